@@ -1,0 +1,70 @@
+import { Option, ParseResult, SchemaAST } from "effect"
+import { SECRET_KEYS } from "./schema.js"
+
+/** The first thing wrong with a config tree, reduced to what an operator needs to fix it. */
+export type ConfigProblem =
+  | { readonly kind: "missing"; readonly path: ReadonlyArray<PropertyKey>; readonly expected: string }
+  | { readonly kind: "unknown"; readonly path: ReadonlyArray<PropertyKey>; readonly found: unknown }
+  | {
+    readonly kind: "invalid"
+    readonly path: ReadonlyArray<PropertyKey>
+    readonly expected: string
+    readonly found: unknown
+  }
+
+/** Walks a decode issue down to its first leaf, keeping the key path on the way. */
+export const firstProblem = (
+  issue: ParseResult.ParseIssue,
+  path: ReadonlyArray<PropertyKey> = []
+): ConfigProblem => {
+  switch (issue._tag) {
+    case "Pointer":
+      return firstProblem(issue.issue, [...path, ...(Array.isArray(issue.path) ? issue.path : [issue.path])])
+    case "Composite": {
+      // A union (e.g. a literal set, or "integer or numeric string") is one expectation, not several.
+      if (SchemaAST.isUnion(issue.ast)) return { kind: "invalid", path, expected: describe(issue.ast), found: issue.actual }
+      const first = Array.isArray(issue.issues) ? issue.issues[0] : issue.issues
+      return first === undefined
+        ? { kind: "invalid", path, expected: describe(issue.ast), found: issue.actual }
+        : firstProblem(first, path)
+    }
+    case "Missing":
+      return { kind: "missing", path, expected: String(issue.ast) }
+    case "Unexpected":
+      return { kind: "unknown", path, found: issue.actual }
+    case "Refinement":
+      if (issue.kind === "From") return firstProblem(issue.issue, path)
+      return { kind: "invalid", path, expected: refinementExpectation(issue), found: issue.actual }
+    case "Transformation":
+      return firstProblem(issue.issue, path)
+    case "Type":
+      return { kind: "invalid", path, expected: issue.message ?? describe(issue.ast), found: issue.actual }
+    case "Forbidden":
+      return { kind: "invalid", path, expected: describe(issue.ast), found: issue.actual }
+  }
+}
+
+const refinementExpectation = (issue: ParseResult.Refinement): string => {
+  const annotated = SchemaAST.getMessageAnnotation(issue.ast).pipe(
+    Option.map((message) => message(issue)),
+    Option.flatMap((message) => typeof message === "string" ? Option.some(message) : Option.none())
+  )
+  if (Option.isSome(annotated)) return annotated.value
+  if (issue.issue._tag === "Type" && issue.issue.message !== undefined) return issue.issue.message
+  return describe(issue.ast)
+}
+
+/** Names a type as it is written in a file: the encoded side of a transformation. */
+const describe = (ast: SchemaAST.AST): string =>
+  SchemaAST.isTransformation(ast) ? describe(ast.from) : String(ast)
+
+/** Shows what was found, never a secret's value. */
+export const showFound = (path: ReadonlyArray<PropertyKey>, found: unknown): string => {
+  const key = path.length > 0 ? String(path[path.length - 1]) : ""
+  if (SECRET_KEYS.has(key)) return "a value (not shown: secret)"
+  if (found === undefined) return "nothing"
+  if (Array.isArray(found)) return "an array"
+  if (typeof found === "object" && found !== null && !(found instanceof Date)) return "a table"
+  const text = found instanceof Date ? found.toISOString() : JSON.stringify(found)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}

@@ -1,0 +1,143 @@
+import { Schema } from "effect"
+
+/** The config format this build reads. Older files are migrated (see migrate.ts) or refused. */
+export const CURRENT_CONFIG_VERSION = 1
+
+export const Environment = Schema.Literal("dev", "qa", "prod")
+export type Environment = typeof Environment.Type
+
+export const Role = Schema.Literal("appServer", "admin", "segundo", "tercero")
+export type Role = typeof Role.Type
+
+/**
+ * Config values arrive from TOML (typed) or from BEDS_* environment variables (always strings),
+ * so numeric settings accept an integer or a string holding one.
+ */
+const IntegerSetting = Schema.Union(
+  Schema.Int,
+  Schema.compose(Schema.NumberFromString, Schema.Int)
+).annotations({ identifier: "integer" })
+
+const intBetween = (min: number, max: number) =>
+  IntegerSetting.pipe(Schema.filter((n) => (n >= min && n <= max) || `an integer from ${min} to ${max}`))
+
+const Port = intBetween(1, 65_535)
+const Host = Schema.NonEmptyTrimmedString.annotations({ identifier: "host name or address" })
+const NonEmpty = Schema.NonEmptyTrimmedString.annotations({ identifier: "non-empty string" })
+
+/** A secret: held as `Redacted`, so it prints as `<redacted>` in logs and errors. */
+const Secret = Schema.Redacted(Schema.String)
+
+/** Keys whose values are secrets: error messages never echo what was found there. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["password", "secret_access_key", "uri"])
+
+const NodeSection = Schema.Struct({
+  /** Names this node in event ids (`{node}.{env}.{uuid}`) and on every log line. */
+  id: Schema.String.pipe(
+    Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/, { message: () => "1 to 64 of A-Z a-z 0-9 _ -" })
+  ),
+  role: Role
+})
+
+const LoggingSection = Schema.Struct({
+  level: Schema.Literal("trace", "debug", "info", "warning", "error", "fatal", "none"),
+  /** auto: JSON lines in prod, readable lines in dev and qa. */
+  format: Schema.Literal("auto", "json", "pretty")
+})
+
+const IplSection = Schema.Struct({
+  /** Upper bound on each IPL step, so an unreachable host fails the step instead of hanging. */
+  step_timeout_ms: intBetween(100, 120_000)
+})
+
+const RabbitMqSection = Schema.Struct({
+  host: Host,
+  port: Port,
+  vhost: NonEmpty,
+  username: NonEmpty,
+  password: Secret,
+  heartbeat_s: intBetween(0, 3_600)
+})
+
+const MariaDbEndpoint = Schema.Struct({
+  host: Host,
+  port: Port,
+  database: Schema.String.pipe(Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, {
+    message: () => "an identifier: a letter or _ then up to 63 of A-Z a-z 0-9 _"
+  })),
+  username: NonEmpty,
+  password: Schema.optionalWith(Secret, { default: () => Schema.decodeSync(Secret)("") })
+})
+export type MariaDbEndpoint = typeof MariaDbEndpoint.Type
+
+const MariaDbSection = Schema.Struct({
+  /** Writes (and reads when no secondary is configured). */
+  master: MariaDbEndpoint,
+  /** Optional read replica. */
+  secondary: Schema.optional(MariaDbEndpoint)
+})
+
+const MongoDbSection = Schema.Struct({
+  /** A MongoDB connection string; a secret because it may carry credentials. */
+  uri: Secret,
+  database: NonEmpty
+})
+
+const DynamoDbSection = Schema.Struct({
+  region: NonEmpty,
+  /** Set for a local DynamoDB (dynalite, DynamoDB Local); unset means AWS's own endpoint. */
+  endpoint: Schema.optional(Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, {
+    message: () => "an http:// or https:// URL"
+  }))),
+  /** Unset means the AWS SDK's default credential chain (instance role, env, profile). */
+  access_key_id: Schema.optional(NonEmpty),
+  secret_access_key: Schema.optional(Secret)
+})
+
+const SharedFsSection = Schema.Struct({
+  /** A directory every node can write: exports, imports, warehouse files. */
+  path: NonEmpty
+})
+
+const BrokerSettings = Schema.Struct({
+  /** How many consume loops of this type the node runs (the pool never shrinks below it). */
+  instances: intBetween(1, 1_024),
+  /** Unacknowledged messages each loop may hold. */
+  prefetch: intBetween(1, 65_535)
+})
+export type BrokerSettings = typeof BrokerSettings.Type
+
+export const BrokerType = Schema.Literal(
+  "rBroker", "wBroker", "mBroker",
+  "adminBrokerIn", "adminBrokerOut", "adminLogsBroker", "adminSyslogBroker", "adminGraphBroker",
+  "whBroker", "cBroker",
+  "uBroker", "sBroker"
+)
+export type BrokerType = typeof BrokerType.Type
+
+const BrokersSection = Schema.Struct(
+  Object.fromEntries(BrokerType.literals.map((type) => [type, BrokerSettings])) as {
+    readonly [K in BrokerType]: typeof BrokerSettings
+  }
+)
+
+/** The merged config tree, decoded once at startup. */
+export const BedsConfigSchema = Schema.Struct({
+  config_version: Schema.Literal(CURRENT_CONFIG_VERSION),
+  node: NodeSection,
+  logging: LoggingSection,
+  ipl: IplSection,
+  rabbitmq: RabbitMqSection,
+  mariadb: MariaDbSection,
+  mongodb: MongoDbSection,
+  dynamodb: DynamoDbSection,
+  shared_fs: SharedFsSection,
+  brokers: BrokersSection
+})
+
+/** What the rest of the node reads: the decoded file tree plus the environment it was loaded for. */
+export interface BedsConfig extends Schema.Schema.Type<typeof BedsConfigSchema> {
+  readonly env: Environment
+  /** The files and variables that were layered, in order, for the startup banner. */
+  readonly sources: ReadonlyArray<string>
+}

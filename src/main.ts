@@ -1,0 +1,38 @@
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Either, Exit } from "effect"
+import { loadConfig } from "./config/load.js"
+import { roundMs } from "./ipl/runner.js"
+import { LoggingLive } from "./logging/logger.js"
+import { runNode } from "./node.js"
+import { parseArguments, startupSettings, usage } from "./startup.js"
+
+/**
+ * The one entry point for every role. Fatal startup errors (bad arguments, bad config, a failed
+ * boot step in prod) are one plain line on stderr and exit code 1; SIGINT/SIGTERM exit 0.
+ */
+const program = (argv: ReadonlyArray<string>, variables: Readonly<Record<string, string | undefined>>) =>
+  Effect.gen(function*() {
+    const options = yield* Either.match(parseArguments(argv), { onLeft: Effect.fail, onRight: Effect.succeed })
+    if (options.help) return yield* Console.log(usage).pipe(Effect.as(0))
+    const settings = yield* startupSettings
+    const [loadDuration, config] = yield* Effect.timed(loadConfig({ ...settings, variables }))
+    const configStep = { name: "config loaded", target: config.sources.join(" + "), ok: true, durationMs: roundMs(loadDuration) }
+    return yield* runNode(config, options, configStep).pipe(Effect.provide(LoggingLive(config)))
+  }).pipe(
+    Effect.catchTags({
+      UsageError: (error) => fatal(error.message),
+      ConfigError: (error) => fatal(`config: ${error.message}`),
+      IplFailed: (error) => fatal(error.message)
+    }),
+    Effect.provide(NodeContext.layer)
+  )
+
+const fatal = (line: string) => Console.error(`beds: fatal: ${line}`).pipe(Effect.as(1))
+
+// process.env and argv are read here, at the edge, and nowhere else; both are decoded inside.
+NodeRuntime.runMain(program(process.argv.slice(2), process.env), {
+  // The node installs its own logger (logging/logger.ts); runMain's pretty logger would double every line.
+  disablePrettyLogger: true,
+  // Exit with the program's code even when a driver leaves a timer or socket behind.
+  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? Number(exit.value) : Cause.isInterruptedOnly(exit.cause) ? 0 : 1)
+})

@@ -1,0 +1,36 @@
+import { Effect } from "effect"
+import type { BedsConfig } from "./config/schema.js"
+import { roundMs, runIpl, type IplStepResult } from "./ipl/runner.js"
+import { serviceSteps } from "./ipl/steps.js"
+import type { StartupOptions } from "./startup.js"
+
+/**
+ * The node once config is loaded and the logger is installed: announce, boot, then serve until
+ * interrupted (SIGINT or SIGTERM). Returns the process exit code for `--check`.
+ */
+export const runNode = Effect.fn("Node.run")(function*(
+  config: BedsConfig,
+  options: StartupOptions,
+  configStep: IplStepResult
+) {
+  const [loggingDuration] = yield* Effect.timed(
+    Effect.logInfo(`BEDS starting: role ${config.node.role}, env ${config.env}, config ${config.sources.join(" + ")}`)
+  )
+  const report = yield* runIpl({
+    env: config.env,
+    stepTimeoutMs: config.ipl.step_timeout_ms,
+    completed: [
+      configStep,
+      { name: "logging up", target: "stdout", ok: true, durationMs: roundMs(loggingDuration) }
+    ],
+    steps: serviceSteps(config)
+  })
+  if (options.check) return report.failed.length === 0 ? 0 : 1
+
+  yield* Effect.logInfo(
+    report.failed.length === 0 ? "node up; SIGINT or SIGTERM stops it" : "node up DEGRADED; SIGINT or SIGTERM stops it"
+  )
+  return yield* Effect.never.pipe(
+    Effect.onInterrupt(() => Effect.logInfo("shutdown: signal received, finalizers run, exiting"))
+  )
+})
