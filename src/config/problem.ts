@@ -29,7 +29,7 @@ export const firstProblem = (
         : firstProblem(first, path)
     }
     case "Missing":
-      return { kind: "missing", path, expected: String(issue.ast) }
+      return { kind: "missing", path, expected: describe(issue.ast.type) }
     case "Unexpected":
       return { kind: "unknown", path, found: issue.actual }
     case "Refinement":

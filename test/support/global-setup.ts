@@ -1,0 +1,65 @@
+import { execFile } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import path from "node:path"
+import { promisify } from "node:util"
+import mysql from "mysql2/promise"
+import type { TestProject } from "vitest/node"
+import { isListening, startDynalite, startJongodb } from "../../scripts/local-services.mjs"
+import type { TestServices } from "./services.js"
+
+const run = promisify(execFile)
+
+/**
+ * Everything this test run uses is its own: a RabbitMQ vhost, a MariaDB database, a jongodb and a
+ * dynalite on free ports, a temp directory. All of it is removed when the run ends.
+ */
+export default async function setup(project: TestProject) {
+  for (const [name, port] of [["RabbitMQ", 5672], ["MariaDB", 3306]] as const) {
+    if (!(await isListening(port))) {
+      throw new Error(`${name} is not accepting connections on 127.0.0.1:${port}; start it with: bash scripts/ensure-services.sh`)
+    }
+  }
+  const runId = `beds_t_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`
+  const cleanups: Array<() => Promise<unknown>> = []
+  const teardown = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => console.error("teardown:", error))
+  }
+  try {
+    await run("rabbitmqctl", ["add_vhost", runId])
+    cleanups.push(() => run("rabbitmqctl", ["delete_vhost", runId]))
+    await run("rabbitmqctl", ["set_permissions", "-p", runId, "guest", ".*", ".*", ".*"])
+
+    const admin = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "" })
+    await admin.query(`CREATE DATABASE \`${runId}\``)
+    await admin.end()
+    cleanups.push(async () => {
+      const connection = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "" })
+      await connection.query(`DROP DATABASE IF EXISTS \`${runId}\``)
+      await connection.end()
+    })
+
+    const mongo = await startJongodb()
+    cleanups.push(mongo.stop)
+    const dynamo = await startDynalite()
+    cleanups.push(dynamo.stop)
+
+    const sharedDir = await mkdtemp(path.join(tmpdir(), `${runId}-`))
+    cleanups.push(() => rm(sharedDir, { recursive: true, force: true }))
+
+    const services: TestServices = {
+      runId,
+      rabbitmq: { host: "127.0.0.1", port: 5672, vhost: runId, username: "guest", password: "guest" },
+      mariadb: { host: "127.0.0.1", port: 3306, database: runId, username: "root", password: "" },
+      mongodb: { uri: mongo.uri, database: runId },
+      dynamodb: { endpoint: dynamo.endpoint, region: "us-east-1", accessKeyId: "local", secretAccessKey: "local" },
+      sharedDir
+    }
+    project.provide("services", services)
+  } catch (error) {
+    await teardown()
+    throw error
+  }
+  return teardown
+}
