@@ -1,7 +1,8 @@
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import type { BedsConfig } from "./config/schema.js"
 import { roundMs, runIpl, type IplStepResult } from "./ipl/runner.js"
 import { serviceSteps } from "./ipl/steps.js"
+import { NodeLive } from "./roles/node-layer.js"
 import type { StartupOptions } from "./startup.js"
 
 /**
@@ -27,10 +28,14 @@ export const runNode = Effect.fn("Node.run")(function*(
   })
   if (options.check) return report.failed.length === 0 ? 0 : 1
 
-  yield* Effect.logInfo(
-    report.failed.length === 0 ? "node up; SIGINT or SIGTERM stops it" : "node up DEGRADED; SIGINT or SIGTERM stops it"
-  )
-  return yield* Effect.never.pipe(
-    Effect.onInterrupt(() => Effect.logInfo("shutdown: signal received, finalizers run, exiting"))
-  )
+  return yield* Effect.scoped(Effect.gen(function*() {
+    yield* Layer.build(NodeLive(config))
+    yield* Effect.logInfo(
+      report.failed.length === 0 ? "node up; SIGINT or SIGTERM stops it" : "node up DEGRADED; SIGINT or SIGTERM stops it"
+    )
+    // Interrupted by the signal: this runs first, then the scope drains the brokers and closes connections.
+    return yield* Effect.never.pipe(
+      Effect.onInterrupt(() => Effect.logInfo("shutdown: signal received; draining in-flight messages"))
+    )
+  })).pipe(Effect.onInterrupt(() => Effect.logInfo("shutdown: done, exiting")))
 })

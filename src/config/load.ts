@@ -1,10 +1,10 @@
 import { FileSystem, Path } from "@effect/platform"
-import { Effect, ParseResult, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
 import { environmentLayers, variableFor } from "./env-overlay.js"
 import { keyPath, mergeLayers, sourceOf, type ConfigLayer, type ConfigTable } from "./merge.js"
-import { firstProblem, showFound } from "./problem.js"
-import { BedsConfigSchema, CURRENT_CONFIG_VERSION, type BedsConfig, type Environment } from "./schema.js"
+import { firstProblem, showValue } from "../core/parse-issue.js"
+import { BedsConfigSchema, CURRENT_CONFIG_VERSION, SECRET_KEYS, type BedsConfig, type Environment } from "./schema.js"
 
 /** The node cannot start on this config; `message` is the one line an operator reads. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -111,5 +111,6 @@ const checkVersion = (layer: ConfigLayer, required: boolean) =>
     })
   })
 
-/** Exposed for tests that check decode errors without touching files. */
-export const decodeIssue = (error: ParseResult.ParseError) => firstProblem(error.issue)
+/** Shows what was found, never a secret's value. */
+const showFound = (path: ReadonlyArray<PropertyKey>, found: unknown): string =>
+  SECRET_KEYS.has(String(path.at(-1) ?? "")) ? "a value (not shown: secret)" : showValue(found).replace(/^an object$/, "a table")

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { Route } from "../protocol/routing.js"
 
 /** The config format this build reads. Older files are migrated (see migrate.ts) or refused. */
 export const CURRENT_CONFIG_VERSION = 1
@@ -56,7 +57,12 @@ const RabbitMqSection = Schema.Struct({
   vhost: NonEmpty,
   username: NonEmpty,
   password: Secret,
-  heartbeat_s: intBetween(0, 3_600)
+  heartbeat_s: intBetween(0, 3_600),
+  /** quorum: replicated queues for a cluster. A queue keeps the type it was declared with. */
+  queue_type: Schema.Literal("classic", "quorum"),
+  /** After a lost connection: wait base, then doubling, at most max, between attempts. */
+  reconnect_base_delay_ms: intBetween(10, 60_000),
+  reconnect_max_delay_ms: intBetween(10, 300_000)
 })
 
 const MariaDbEndpoint = Schema.Struct({
@@ -102,8 +108,13 @@ const SharedFsSection = Schema.Struct({
 const BrokerSettings = Schema.Struct({
   /** How many consume loops of this type the node runs (the pool never shrinks below it). */
   instances: intBetween(1, 1_024),
-  /** Unacknowledged messages each loop may hold. */
-  prefetch: intBetween(1, 65_535)
+  /** Unacknowledged messages each loop may hold, and so handle at once. */
+  prefetch: intBetween(1, 65_535),
+  /**
+   * Request routes (first words of routing keys on beds.events) this type's queue is bound to.
+   * Empty for brokers that do not serve requests.
+   */
+  routes: Schema.optionalWith(Schema.Array(Route), { default: () => [] })
 })
 export type BrokerSettings = typeof BrokerSettings.Type
 
@@ -119,7 +130,36 @@ const BrokersSection = Schema.Struct(
   Object.fromEntries(BrokerType.literals.map((type) => [type, BrokerSettings])) as {
     readonly [K in BrokerType]: typeof BrokerSettings
   }
-)
+).pipe(Schema.filter((brokers) => {
+  // Every route reaches exactly one queue, on every node: a route bound twice would deliver twice.
+  const owner = new Map<string, string>()
+  for (const [type, settings] of Object.entries(brokers)) {
+    for (const route of settings.routes) {
+      const first = owner.get(route)
+      if (first !== undefined) return `route "${route}" is bound to both ${first} and ${type}; a route belongs to one broker type`
+      owner.set(route, type)
+    }
+  }
+  return true
+}))
+
+const RetrySection = Schema.Struct({
+  /** Transient failures (lost connection, timeout, deadlock) are retried this many times. */
+  transient_retries: intBetween(0, 20),
+  base_delay_ms: intBetween(1, 60_000),
+  max_delay_ms: intBetween(1, 300_000)
+})
+
+const SupervisorSection = Schema.Struct({
+  /** A broker fiber that ends is replaced after base, doubling, at most max. */
+  restart_base_delay_ms: intBetween(1, 60_000),
+  restart_max_delay_ms: intBetween(1, 600_000)
+})
+
+const ShutdownSection = Schema.Struct({
+  /** On SIGTERM, how long in-flight messages may take to finish before the channels close. */
+  drain_timeout_ms: intBetween(0, 600_000)
+})
 
 /** The merged config tree, decoded once at startup. */
 export const BedsConfigSchema = Schema.Struct({
@@ -132,7 +172,10 @@ export const BedsConfigSchema = Schema.Struct({
   mongodb: MongoDbSection,
   dynamodb: DynamoDbSection,
   shared_fs: SharedFsSection,
-  brokers: BrokersSection
+  brokers: BrokersSection,
+  retry: RetrySection,
+  supervisor: SupervisorSection,
+  shutdown: ShutdownSection
 })
 
 /** What the rest of the node reads: the decoded file tree plus the environment it was loaded for. */

@@ -1,4 +1,4 @@
-import type { Role } from "../config/schema.js"
+import type { BrokerType, Role } from "../config/schema.js"
 
 /** The outside services a node depends on; the IPL checks exactly those of the node's role. */
 export type ServiceName = "rabbitmq" | "mariadb" | "mongodb" | "dynamodb" | "shared_fs"
@@ -13,4 +13,12 @@ export const roleServices: Readonly<Record<Role, ReadonlyArray<ServiceName>>> = 
   admin: ["rabbitmq", "mongodb"],
   segundo: ["rabbitmq", "mariadb", "mongodb", "dynamodb", "shared_fs"],
   tercero: ["rabbitmq", "mariadb", "dynamodb"]
+}
+
+/** The broker types each role runs (the design card's table). */
+export const roleBrokers: Readonly<Record<Role, ReadonlyArray<BrokerType>>> = {
+  appServer: ["rBroker", "wBroker", "mBroker"],
+  admin: ["adminBrokerIn", "adminBrokerOut", "adminLogsBroker", "adminSyslogBroker", "adminGraphBroker"],
+  segundo: ["whBroker", "cBroker"],
+  tercero: ["uBroker", "sBroker"]
 }

@@ -56,7 +56,7 @@ layer(NodeContext.layer)("loadConfig", (it) => {
       expect(config.rabbitmq.port).toBe(5673)
       expect(Redacted.value(config.rabbitmq.password)).toBe("from-env")
       expect(config.brokers.wBroker.instances).toBe(9)
-      expect(config.brokers.rBroker).toStrictEqual({ instances: 4, prefetch: 32 })
+      expect(config.brokers.rBroker).toStrictEqual({ instances: 4, prefetch: 32, routes: ["read"] })
       expect(config.mariadb.secondary).toBeUndefined()
       expect(config.sources.at(-1)).toBe("environment variable BEDS_RABBITMQ__PASSWORD")
       // Secrets print as <redacted> wherever the config is shown.
@@ -139,6 +139,14 @@ layer(NodeContext.layer)("loadConfig", (it) => {
       const { directory, result } = yield* loadFrom({ "beds.toml": setAt(shippedBase(), ["rabbitmq", "port"], 70000) })
       expect(result._tag === "Left" && result.left.message).toBe(
         `${directory}/beds.toml: rabbitmq.port: expected an integer from 1 to 65535, found 70000`
+      )
+    }))
+
+  it.effect("a route bound to two broker types is refused: it would deliver a request twice", () =>
+    Effect.gen(function*() {
+      const { result } = yield* loadFrom({ "beds.toml": setAt(shippedBase(), ["brokers", "sBroker", "routes"], ["session", "read"]) })
+      expect(result._tag === "Left" && result.left.message).toMatch(
+        /beds\.toml: brokers: expected route "read" is bound to both rBroker and sBroker; a route belongs to one broker type, found a table$/
       )
     }))
 

@@ -1,8 +1,7 @@
 import { Option, ParseResult, SchemaAST } from "effect"
-import { SECRET_KEYS } from "./schema.js"
 
-/** The first thing wrong with a config tree, reduced to what an operator needs to fix it. */
-export type ConfigProblem =
+/** The first thing wrong with a decoded input, reduced to what a person needs to fix it. */
+export type Problem =
   | { readonly kind: "missing"; readonly path: ReadonlyArray<PropertyKey>; readonly expected: string }
   | { readonly kind: "unknown"; readonly path: ReadonlyArray<PropertyKey>; readonly found: unknown }
   | {
@@ -16,7 +15,7 @@ export type ConfigProblem =
 export const firstProblem = (
   issue: ParseResult.ParseIssue,
   path: ReadonlyArray<PropertyKey> = []
-): ConfigProblem => {
+): Problem => {
   switch (issue._tag) {
     case "Pointer":
       return firstProblem(issue.issue, [...path, ...(Array.isArray(issue.path) ? issue.path : [issue.path])])
@@ -58,13 +57,24 @@ const refinementExpectation = (issue: ParseResult.Refinement): string => {
 const describe = (ast: SchemaAST.AST): string =>
   SchemaAST.isTransformation(ast) ? describe(ast.from) : String(ast)
 
-/** Shows what was found, never a secret's value. */
-export const showFound = (path: ReadonlyArray<PropertyKey>, found: unknown): string => {
-  const key = path.length > 0 ? String(path[path.length - 1]) : ""
-  if (SECRET_KEYS.has(key)) return "a value (not shown: secret)"
+/** A short, deterministic rendering of a found value for error messages. */
+export const showValue = (found: unknown): string => {
   if (found === undefined) return "nothing"
   if (Array.isArray(found)) return "an array"
-  if (typeof found === "object" && found !== null && !(found instanceof Date)) return "a table"
+  if (typeof found === "object" && found !== null && !(found instanceof Date)) return "an object"
   const text = found instanceof Date ? found.toISOString() : JSON.stringify(found)
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
+/** `path: expected X, found Y` (or missing / unknown key), for one-line error messages. */
+export const describeProblem = (problem: Problem, show: (path: ReadonlyArray<PropertyKey>, found: unknown) => string = (_, found) => showValue(found)): string => {
+  const key = problem.path.map(String).join(".") || "(top level)"
+  switch (problem.kind) {
+    case "missing":
+      return `${key}: missing, expected ${problem.expected}`
+    case "unknown":
+      return `${key}: unknown key (found ${show(problem.path, problem.found)})`
+    case "invalid":
+      return `${key}: expected ${problem.expected}, found ${show(problem.path, problem.found)}`
+  }
 }

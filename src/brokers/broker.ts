@@ -1,0 +1,75 @@
+import { Deferred, Duration, Effect, FiberSet, Schema } from "effect"
+import { AmqpConnection } from "../transport/connection.js"
+import { awaitChannelClose, channelCall, openConfirmChannel } from "../transport/channel.js"
+import { brokerQueues, declareBrokerTopology } from "../transport/topology.js"
+import type { Dispatch } from "./dispatch.js"
+import { handleMessage, type HandlerOptions } from "./handler.js"
+
+/** Everything one broker type's pool needs, from config. */
+export interface BrokerSpec {
+  readonly type: string
+  readonly instances: number
+  readonly prefetch: number
+  readonly routes: ReadonlyArray<string>
+  readonly queueType: "classic" | "quorum"
+  readonly drainTimeoutMs: number
+  readonly retry: Pick<HandlerOptions, "transientRetries" | "retryBaseDelayMs" | "retryMaxDelayMs">
+}
+
+/** Why a broker instance stopped consuming; the supervisor replaces it. */
+export class BrokerStopped extends Schema.TaggedError<BrokerStopped>()("BrokerStopped", { reason: Schema.String }) {}
+
+/**
+ * One broker instance: a confirm channel on the node's connection, the topology declared, a
+ * consumer with `prefetch` messages in flight, each handled in its own fiber. It runs until its
+ * channel closes, RabbitMQ cancels its consumer, or a handler hits a defect; then it stops
+ * consuming, lets in-flight messages finish (up to the drain timeout), closes its channel and
+ * fails, and the supervisor starts a new one. Interrupted (shutdown), it drains the same way.
+ */
+export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effect.Effect<void>; readonly onStopped: Effect.Effect<void> }) =>
+  Effect.scoped(Effect.gen(function*() {
+    const amqp = yield* AmqpConnection
+    const connection = yield* amqp.current
+    const channel = yield* openConfirmChannel(connection)
+    const names = brokerQueues(spec.type)
+    yield* declareBrokerTopology(channel, spec.type, { routes: spec.routes, queueType: spec.queueType })
+    yield* channelCall(() => channel.prefetch(spec.prefetch))
+
+    const inFlight = yield* FiberSet.make<unknown, unknown>()
+    // Handler fibers run in this fiber's runtime (Dispatch, logger) but belong to the set, not to this fiber.
+    const runInFlight = yield* FiberSet.runtime(inFlight)<Dispatch>()
+    const stop = yield* Deferred.make<never, BrokerStopped>()
+    const handlerOptions: HandlerOptions = { brokerType: spec.type, deadLetterExchange: names.deadLetterExchange, ...spec.retry }
+
+    const { consumerTag } = yield* channelCall(() =>
+      channel.consume(names.queue, (message) => {
+        if (message === null) {
+          Deferred.unsafeDone(stop, Effect.fail(new BrokerStopped({ reason: "consumer cancelled by RabbitMQ (queue deleted?)" })))
+          return
+        }
+        runInFlight(
+          handleMessage(channel, message, handlerOptions).pipe(
+            Effect.flatMap((handled) =>
+              handled._tag === "Settled" && handled.replaceBroker
+                ? Deferred.fail(stop, new BrokerStopped({ reason: "a handler hit a defect" }))
+                : Effect.void
+            ),
+            // The channel failed under this message: it stays unacked and RabbitMQ delivers it again.
+            Effect.catchAll((error) => Effect.logWarning(`message left unacked: ${error.reason}`))
+          )
+        )
+      }, { noAck: false })
+    )
+    yield* hooks.onConsuming
+    yield* Effect.addFinalizer(() =>
+      hooks.onStopped.pipe(
+        Effect.zipRight(channelCall(() => channel.cancel(consumerTag)).pipe(Effect.ignore)),
+        Effect.zipRight(FiberSet.awaitEmpty(inFlight).pipe(Effect.timeout(Duration.millis(spec.drainTimeoutMs)), Effect.ignore))
+      )
+    )
+
+    return yield* Effect.raceFirst(
+      awaitChannelClose(channel).pipe(Effect.flatMap((reason) => new BrokerStopped({ reason: `channel closed: ${reason}` }))),
+      Deferred.await(stop)
+    )
+  }))

@@ -1,0 +1,61 @@
+import { Either, ParseResult, Schema } from "effect"
+import type { ConsumeMessage } from "amqplib"
+import { describeProblem, firstProblem } from "../core/parse-issue.js"
+import { Request } from "../protocol/envelope.js"
+import { TRACEPARENT } from "../protocol/routing.js"
+
+/** A delivery that decoded into a request, with what the reply needs. */
+export interface Accepted {
+  readonly _tag: "Accepted"
+  readonly request: Request
+  readonly replyTo: string
+  readonly correlationId: string
+  readonly traceparent: string | undefined
+  /** Published persistent: the reliable path (reply confirmed before the request is acked). */
+  readonly persistent: boolean
+}
+
+/** A delivery that is not a v1 request. The reason is deterministic: same input, same reason. */
+export interface Refused {
+  readonly _tag: "Refused"
+  readonly reason: string
+  readonly replyTo: string | undefined
+  readonly correlationId: string | undefined
+  readonly traceparent: string | undefined
+}
+
+const decodeRequest = Schema.decodeUnknownEither(Request, { onExcessProperty: "error" })
+
+/** The one place a message body is trusted: decoded with Schema, checked against its routing key. */
+export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "properties" | "fields">): Accepted | Refused => {
+  const { properties } = message
+  const replyTo = nonEmptyString(properties.replyTo)
+  const correlationId = nonEmptyString(properties.correlationId)
+  const traceHeader = properties.headers?.["traceparent"]
+  const traceparent = typeof traceHeader === "string" && TRACEPARENT.test(traceHeader) ? traceHeader : undefined
+  const refuse = (reason: string): Refused => ({ _tag: "Refused", reason, replyTo, correlationId, traceparent })
+
+  if (replyTo === undefined) return refuse("no replyTo property: a request needs somewhere to send its reply")
+  if (correlationId === undefined) return refuse("no correlationId property: a reply could not be matched to its request")
+  const contentType = nonEmptyString(properties.contentType)
+  if (contentType !== undefined && contentType.split(";")[0]!.trim() !== "application/json") {
+    return refuse(`contentType ${JSON.stringify(contentType)} is not application/json`)
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(message.content))
+  } catch (error) {
+    return refuse(`body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  const decoded = decodeRequest(body)
+  if (Either.isLeft(decoded)) return refuse(`body: ${describeProblem(firstProblem((decoded.left as ParseResult.ParseError).issue))}`)
+  const request = decoded.right
+  const [, template, op, ...rest] = message.fields.routingKey.split(".")
+  if (template !== request.template || op !== request.op || rest.length > 0) {
+    return refuse(`routing key ${JSON.stringify(message.fields.routingKey)} does not match template ${request.template} op ${request.op}`)
+  }
+  return { _tag: "Accepted", request, replyTo, correlationId, traceparent, persistent: properties.deliveryMode === 2 }
+}
+
+const nonEmptyString = (value: unknown): string | undefined =>
+  typeof value === "string" && value.length > 0 ? value : undefined

@@ -1,0 +1,68 @@
+import { Schema } from "effect"
+
+/** Stable error codes: clients branch on these, so a code never changes meaning. */
+export const ErrorCode = Schema.Literal(
+  "bad_envelope",
+  "validation",
+  "not_found",
+  "forbidden",
+  "conflict",
+  "deadline_exceeded",
+  "unavailable",
+  "internal"
+)
+export type ErrorCode = typeof ErrorCode.Type
+
+/**
+ * What the broker does with the request message after replying: ack it, or dead-letter it with
+ * the reason. `unavailable` is retried first (see brokers/settle.ts); `internal` also replaces the
+ * broker fiber.
+ */
+export type Settlement = "ack" | "dead_letter"
+
+export interface CatalogEntry {
+  readonly tag: string
+  readonly retryable: boolean
+  readonly settlement: Settlement
+  readonly meaning: string
+}
+
+/** The error catalog: one row per code, also published in docs/protocol.md. */
+export const errorCatalog: Readonly<Record<ErrorCode, CatalogEntry>> = {
+  bad_envelope: { tag: "BadEnvelope", retryable: false, settlement: "dead_letter", meaning: "the message is not a v1 request envelope" },
+  validation: { tag: "ValidationFailed", retryable: false, settlement: "ack", meaning: "the request names a field or value the operation refuses" },
+  not_found: { tag: "NotFound", retryable: false, settlement: "ack", meaning: "no such template, operation or record" },
+  forbidden: { tag: "Forbidden", retryable: false, settlement: "ack", meaning: "the caller may not run this operation" },
+  conflict: { tag: "Conflict", retryable: false, settlement: "ack", meaning: "a stale version, a duplicate key" },
+  deadline_exceeded: { tag: "DeadlineExceeded", retryable: false, settlement: "ack", meaning: "the request's deadline passed before it was done" },
+  unavailable: { tag: "Unavailable", retryable: true, settlement: "dead_letter", meaning: "a transient failure persisted through every retry" },
+  internal: { tag: "Internal", retryable: false, settlement: "dead_letter", meaning: "a defect in BEDS; the broker fiber was replaced" }
+}
+
+// The failures an operation may end with; dispatch (the factory) fails with exactly these.
+export class ValidationFailed extends Schema.TaggedError<ValidationFailed>()("ValidationFailed", { message: Schema.String }) {}
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", { message: Schema.String }) {}
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", { message: Schema.String }) {}
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", { message: Schema.String }) {}
+/** Transient: connection lost, timeout, deadlock. Retried by the broker before it is reported. */
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { message: Schema.String }) {}
+
+export type OperationError = ValidationFailed | NotFound | Forbidden | Conflict | Unavailable
+
+/** The codes an operation itself can end with; the broker adds bad_envelope, deadline_exceeded and internal. */
+export type OperationErrorCode = "validation" | "not_found" | "forbidden" | "conflict" | "unavailable"
+
+export const codeOf = (error: OperationError): OperationErrorCode => {
+  switch (error._tag) {
+    case "ValidationFailed":
+      return "validation"
+    case "NotFound":
+      return "not_found"
+    case "Forbidden":
+      return "forbidden"
+    case "Conflict":
+      return "conflict"
+    case "Unavailable":
+      return "unavailable"
+  }
+}

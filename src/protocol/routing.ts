@@ -1,0 +1,21 @@
+import { Schema } from "effect"
+
+/**
+ * A route is the first word of a routing key. Each route is bound to exactly one broker queue, so
+ * `{route}.{template}.{op}` reaches one queue and no message is processed twice.
+ */
+export const Route = Schema.String.pipe(
+  Schema.pattern(/^[a-z][a-z0-9_]{0,31}$/, { message: () => "a route: a lower-case word (a-z 0-9 _, at most 32)" })
+)
+
+export const routingKey = (route: string, template: string, op: string): string => `${route}.${template}.${op}`
+
+/** The topic binding that sends every key of a route to one queue. */
+export const routeBinding = (route: string): string => `${route}.#`
+
+/** Where the four standard operations go when the caller names no route: reads and writes. */
+export const defaultRoute = (op: string): string | undefined =>
+  op === "fetch" ? "read" : op === "create" || op === "update" || op === "delete" ? "write" : undefined
+
+/** W3C trace context header; an invalid value is ignored, as the spec asks. */
+export const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/

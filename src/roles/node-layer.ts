@@ -1,0 +1,42 @@
+import { Layer } from "effect"
+import type { BrokerSpec } from "../brokers/broker.js"
+import { NoTemplatesDispatch } from "../brokers/dispatch.js"
+import { BrokerPoolsLive } from "../brokers/pool.js"
+import type { BedsConfig } from "../config/schema.js"
+import { AmqpConnectionLive } from "../transport/connection.js"
+import { roleBrokers } from "./roles.js"
+
+/** The request-serving broker pools of the node's role: those whose config binds routes. */
+export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
+  roleBrokers[config.node.role]
+    .filter((type) => config.brokers[type].routes.length > 0)
+    .map((type) => ({
+      type,
+      instances: config.brokers[type].instances,
+      prefetch: config.brokers[type].prefetch,
+      routes: config.brokers[type].routes,
+      queueType: config.rabbitmq.queue_type,
+      drainTimeoutMs: config.shutdown.drain_timeout_ms,
+      retry: {
+        transientRetries: config.retry.transient_retries,
+        retryBaseDelayMs: config.retry.base_delay_ms,
+        retryMaxDelayMs: config.retry.max_delay_ms
+      }
+    }))
+
+/**
+ * What a running node is, chosen by its role: its broker pools on one reconnecting RabbitMQ
+ * connection, dispatching through the node's Dispatch (no templates are loaded yet, so every
+ * request is answered not_found until the template registry lands).
+ */
+export const NodeLive = (config: BedsConfig) =>
+  BrokerPoolsLive(brokerSpecs(config), {
+    restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
+    restartMaxDelayMs: config.supervisor.restart_max_delay_ms
+  }).pipe(
+    Layer.provide(NoTemplatesDispatch),
+    Layer.provide(AmqpConnectionLive(config.rabbitmq, {
+      name: `beds ${config.node.id} ${config.node.role}`,
+      connectTimeoutMs: config.ipl.step_timeout_ms
+    }))
+  )

@@ -1,0 +1,61 @@
+import { execFile } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { promisify } from "node:util"
+import amqp from "amqplib"
+import { Effect, Redacted } from "effect"
+import type { RabbitMqConfig } from "../../src/transport/connect.js"
+
+const run = promisify(execFile)
+
+/** A vhost of this test's own (queues and bindings cannot leak between tests), deleted at scope end. */
+export const scopedVhost = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const name = `beds_t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
+    await run("rabbitmqctl", ["add_vhost", name])
+    await run("rabbitmqctl", ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"])
+    return name
+  }),
+  (name) => Effect.promise(() => run("rabbitmqctl", ["delete_vhost", name]).catch(() => undefined))
+)
+
+export const rabbitConfig = (vhost: string): RabbitMqConfig => ({
+  host: "127.0.0.1",
+  port: 5672,
+  vhost,
+  username: "guest",
+  password: Redacted.make("guest"),
+  heartbeat_s: 10,
+  queue_type: "classic",
+  reconnect_base_delay_ms: 50,
+  reconnect_max_delay_ms: 1_000
+})
+
+/** Closes, from the server side, every connection in `vhost` whose connection_name is `name`. */
+export const closeConnectionsNamed = (vhost: string, name: string) =>
+  Effect.promise(async () => {
+    // The table output gives pids in the form close_connection accepts (<rabbit@host.N.N.N>).
+    const { stdout } = await run("rabbitmqctl", ["list_connections", "-q", "--no-table-headers", "pid", "vhost", "client_properties"])
+    const matching = stdout.split("\n")
+      .map((line) => line.split("\t"))
+      .filter(([, lineVhost, properties]) => lineVhost === vhost && properties?.includes(`{"connection_name","${name}"}`))
+    for (const [pid] of matching) await run("rabbitmqctl", ["close_connection", pid!, "test: closed on purpose"])
+    return matching.length
+  })
+
+/** A plain amqplib connection for a test to publish raw messages and read queues. */
+export const rawConnection = (vhost: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => amqp.connect({ hostname: "127.0.0.1", port: 5672, username: "guest", password: "guest", vhost }, { noDelay: true })),
+    (connection) => Effect.promise(() => connection.close().catch(() => undefined))
+  )
+
+/** Takes every message now in `queue` (acking them). */
+export const drainQueue = (channel: amqp.Channel, queue: string) =>
+  Effect.promise(async () => {
+    const messages: Array<amqp.GetMessage> = []
+    for (;;) {
+      const message = await channel.get(queue, { noAck: true })
+      if (message === false) return messages
+      messages.push(message)
+    }
+  })
