@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ConsumeMessage } from "amqplib"
 import { Context, Effect, Exit, FastCheck as fc, Fiber, Layer, Logger, LogLevel, Ref, Schedule, Scope } from "effect"
+import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import { promisify } from "node:util"
 import type { BrokerSpec } from "../../src/brokers/broker.js"
 import { BrokerPools, BrokerPoolsLive } from "../../src/brokers/pool.js"
 import { BedsClient, BedsClientLive } from "../../src/client/client.js"
@@ -284,3 +286,18 @@ describe("the AMQP data path", () => {
     }), { timeout: 60_000 })
 })
 
+
+describe("docs/protocol.md", () => {
+  it.scopedLive("its worked example (docs/examples/request.mjs, plain amqplib) gets its reply", () =>
+    Effect.gen(function*() {
+      const vhost = yield* scopedVhost
+      const context = yield* Layer.build(nodeLayer(vhost, standardSpecs))
+      yield* awaitPoolsFull.pipe(Effect.provide(context))
+      const { stdout } = yield* Effect.promise(() =>
+        promisify(execFile)(process.execPath, ["docs/examples/request.mjs"], {
+          env: { ...process.env, AMQP_URL: `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}` }
+        }))
+      const reply = JSON.parse(stdout)
+      expect(reply).toMatchObject({ version: 1, status: "ok", data: { template: "echo", op: "fetch", query: { id: 42 } }, lineage: { parentId: "", depth: 0 } })
+    }), { timeout: 30_000 })
+})

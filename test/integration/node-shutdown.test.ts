@@ -1,0 +1,76 @@
+import amqp from "amqplib"
+import { execFile } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { promisify } from "node:util"
+import { afterEach, describe, expect, it } from "vitest"
+import { connectBedsClient } from "../../src/client/promise.js"
+import { brokerQueues } from "../../src/transport/topology.js"
+import { serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
+import { testServices } from "../support/services.js"
+
+const run = promisify(execFile)
+const cleanups: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined)
+})
+
+describe("node dist/main.js under load", () => {
+  it("SIGTERM under load: the node exits 0 and every request was either answered or is still in its queue", async () => {
+    const vhost = `beds_t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
+    await run("rabbitmqctl", ["add_vhost", vhost])
+    cleanups.push(() => run("rabbitmqctl", ["delete_vhost", vhost]))
+    await run("rabbitmqctl", ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+
+    const overrides = serviceOverrides(testServices(), "load1")
+    const configDir = await writeConfigDir({
+      "env_dev.toml": { ...overrides, rabbitmq: { ...overrides.rabbitmq, vhost }, brokers: { wBroker: { instances: 2, prefetch: 16 } } }
+    })
+    const node = startNode([], { BEDS_CONFIG_DIR: configDir })
+    cleanups.push(async () => node.child.kill("SIGKILL"))
+    await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
+    await node.waitForOutput(/broker pool wBroker/, 10_000)
+
+    const client = await connectBedsClient({ vhost, username: "guest", password: "guest", clientId: "loadtest", timeoutMs: 4_000 })
+    cleanups.push(() => client.close())
+    // Load until 300 answers, SIGTERM, then 200 more requests so that some arrive after the node stopped.
+    let answered = 0
+    let sent = 0
+    let sentAtSignal: number | undefined
+    const outcomes = await Promise.all(Array.from({ length: 64 }, async () => {
+      const mine: Array<"answered" | "unanswered"> = []
+      while (sentAtSignal === undefined || sent < sentAtSignal + 200) {
+        sent++
+        try {
+          // No templates are loaded, so the answer is not_found: an answer all the same.
+          const reply = await client.request({ template: "orders", op: "create", data: { n: sent } })
+          expect(reply.status === "error" && reply.error.code).toBe("not_found")
+          answered++
+          mine.push("answered")
+          if (answered === 300 && sentAtSignal === undefined) {
+            sentAtSignal = sent
+            node.child.kill("SIGTERM")
+          }
+        } catch (error) {
+          expect((error as { _tag?: string })._tag).toBe("ClientTimeout")
+          mine.push("unanswered")
+        }
+      }
+      return mine
+    }))
+
+    expect(await node.exited(30_000)).toBe(0)
+    expect(node.stdout()).toMatch(/shutdown: signal received; draining/)
+    expect(node.stdout()).toMatch(/shutdown: done, exiting/)
+    const results = outcomes.flat()
+    expect(results).toHaveLength(sent)
+    const answeredCount = results.filter((r) => r === "answered").length
+    expect(answeredCount).toBeGreaterThanOrEqual(300)
+    expect(answeredCount).toBeLessThan(sent)
+
+    const connection = await amqp.connect({ hostname: "127.0.0.1", username: "guest", password: "guest", vhost })
+    cleanups.push(() => connection.close())
+    const channel = await connection.createChannel()
+    const { messageCount } = await channel.checkQueue(brokerQueues("wBroker").queue)
+    expect(answeredCount + messageCount).toBe(sent)
+  }, 120_000)
+})

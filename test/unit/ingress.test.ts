@@ -1,0 +1,65 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { ConsumeMessage } from "amqplib"
+import { FastCheck as fc } from "effect"
+import { decodeDelivery } from "../../src/brokers/ingress.js"
+
+const validBody = {
+  version: 1,
+  template: "users",
+  op: "fetch",
+  query: { id: 7 },
+  lineage: { eventId: "web1.prod.0b7e2f5a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", parentId: "", depth: 0 }
+}
+const delivery = (content: Buffer, properties: Partial<ConsumeMessage["properties"]> = {}, routingKey = "read.users.fetch") =>
+  ({
+    content,
+    fields: { routingKey, deliveryTag: 1, redelivered: false, exchange: "beds.events", consumerTag: "c" },
+    properties: { correlationId: "c-1", replyTo: "amq.rabbitmq.reply-to.x", contentType: "application/json", headers: {}, ...properties }
+  }) as unknown as ConsumeMessage
+const json = (value: unknown) => Buffer.from(JSON.stringify(value))
+
+describe("decodeDelivery", () => {
+  it("accepts a valid envelope, keeping what the reply needs", () => {
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    const result = decodeDelivery(delivery(json(validBody), { deliveryMode: 2, headers: { traceparent } }))
+    expect(result).toMatchObject({ _tag: "Accepted", correlationId: "c-1", replyTo: "amq.rabbitmq.reply-to.x", persistent: true, traceparent })
+    expect(result._tag === "Accepted" && result.request.query).toStrictEqual({ id: 7 })
+  })
+
+  it.prop("is deterministic and refuses whatever is not a v1 envelope: random bytes", [fc.uint8Array({ maxLength: 200 })], ([bytes]) => {
+    const first = decodeDelivery(delivery(Buffer.from(bytes)))
+    expect(first._tag).toBe("Refused")
+    expect(decodeDelivery(delivery(Buffer.from(bytes)))).toStrictEqual(first)
+  })
+
+  it.prop("is deterministic and refuses whatever is not a v1 envelope: random JSON", [fc.jsonValue()], ([value]) => {
+    const first = decodeDelivery(delivery(json(value)))
+    expect(first._tag).toBe("Refused")
+    expect(decodeDelivery(delivery(json(value)))).toStrictEqual(first)
+  })
+
+  it("names what is wrong", () => {
+    const reason = (content: Buffer, properties = {}, key?: string) => {
+      const result = decodeDelivery(delivery(content, properties, key))
+      return result._tag === "Refused" ? result.reason : "accepted"
+    }
+    expect(reason(json(validBody), { replyTo: undefined })).toBe("no replyTo property: a request needs somewhere to send its reply")
+    expect(reason(json(validBody), { correlationId: undefined })).toBe("no correlationId property: a reply could not be matched to its request")
+    expect(reason(json(validBody), { contentType: "text/plain" })).toBe("contentType \"text/plain\" is not application/json")
+    expect(reason(Buffer.from([0xff, 0xfe]))).toMatch(/^body is not UTF-8 JSON: /)
+    expect(reason(json([1]))).toBe("body: (top level): expected a v1 request envelope (JSON object), found an array")
+    expect(reason(json({ ...validBody, version: 2 }))).toBe("body: version: expected 1, found 2")
+    expect(reason(json({ ...validBody, template: "users; DROP TABLE x" }))).toMatch(/^body: template: expected an identifier/)
+    expect(reason(json({ ...validBody, extra: true }))).toBe("body: extra: unknown key (found true)")
+    expect(reason(json({ ...validBody, lineage: { ...validBody.lineage, depth: 2 } }))).toBe(
+      "body: lineage: expected parentId \"\" exactly when depth is 0, found an object"
+    )
+    // A write cannot ride the read route (and so the fast path) by naming another op in its body.
+    expect(reason(json({ ...validBody, op: "delete" }))).toBe("routing key \"read.users.fetch\" does not match template users op delete")
+  })
+
+  it("ignores an invalid traceparent instead of refusing the request", () => {
+    const result = decodeDelivery(delivery(json(validBody), { headers: { traceparent: "nonsense" } }))
+    expect(result).toMatchObject({ _tag: "Accepted", traceparent: undefined, persistent: false })
+  })
+})

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "@effect/vitest"
+import { settle } from "../../src/brokers/settle.js"
+import { errorCatalog } from "../../src/protocol/errors.js"
+
+const lineage = { eventId: "n1.dev.0b7e2f5a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", parentId: "", depth: 0 }
+
+describe("settle: the ack/nack policy", () => {
+  it("success: ok reply, ack", () => {
+    expect(settle({ _tag: "Succeeded", data: { id: 1 } }, lineage)).toStrictEqual({
+      reply: { version: 1, status: "ok", data: { id: 1 }, lineage },
+      deadLetter: undefined,
+      replaceBroker: false
+    })
+  })
+
+  it.each(["validation", "not_found", "forbidden", "conflict", "deadline_exceeded"] as const)("%s: error reply, ack (no dead letter)", (code) => {
+    const settlement = settle({ _tag: "Failed", code, message: "why" }, lineage)
+    expect(settlement.reply).toStrictEqual({
+      version: 1,
+      status: "error",
+      error: { code, tag: errorCatalog[code].tag, message: "why", retryable: false },
+      lineage
+    })
+    expect(settlement.deadLetter).toBeUndefined()
+    expect(settlement.replaceBroker).toBe(false)
+  })
+
+  it("unavailable (after its retries): retryable error reply and a dead letter with the reason", () => {
+    const settlement = settle({ _tag: "Failed", code: "unavailable", message: "deadlock" }, lineage)
+    expect(settlement.reply.status === "error" && settlement.reply.error).toMatchObject({ code: "unavailable", retryable: true })
+    expect(settlement.deadLetter).toStrictEqual({ code: "unavailable", reason: "deadlock" })
+  })
+
+  it("undecodable: bad_envelope reply without lineage, dead letter with the reason", () => {
+    const settlement = settle({ _tag: "Refused", reason: "body is not UTF-8 JSON" }, undefined)
+    expect(settlement.reply).toStrictEqual({
+      version: 1,
+      status: "error",
+      error: { code: "bad_envelope", tag: "BadEnvelope", message: "body is not UTF-8 JSON", retryable: false }
+    })
+    expect(settlement.deadLetter).toStrictEqual({ code: "bad_envelope", reason: "body is not UTF-8 JSON" })
+  })
+
+  it("defect: internal reply with a reference only, dead letter, and the broker is replaced", () => {
+    const settlement = settle({ _tag: "Defect", reference: lineage.eventId }, lineage)
+    expect(settlement.reply.status === "error" && settlement.reply.error).toStrictEqual({
+      code: "internal",
+      tag: "Internal",
+      message: `internal error (reference ${lineage.eventId})`,
+      retryable: false
+    })
+    expect(settlement.deadLetter?.code).toBe("internal")
+    expect(settlement.replaceBroker).toBe(true)
+  })
+})
