@@ -47,13 +47,20 @@ const awaitPoolsFull = Effect.gen(function*() {
 
 const standardSpecs = [spec("rBroker", ["read"], { instances: 2, prefetch: 64 }), spec("wBroker", ["write"], { instances: 2, prefetch: 32 })]
 
+/** A vhost of the test's own, broker pools consuming on it, and a client: the usual start of a test. */
+const startNodeAndClient = (specs: ReadonlyArray<BrokerSpec> = standardSpecs) =>
+  Effect.gen(function*() {
+    const vhost = yield* scopedVhost
+    const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, specs), clientLayer(vhost)))
+    const pools = yield* awaitPoolsFull.pipe(Effect.provide(context))
+    return { vhost, context, pools, client: Context.get(context, BedsClient) }
+  })
+
+
 describe("the AMQP data path", () => {
   it.scopedLive("10,000 requests with 256 in flight: every request is handled once and answered, matched to it", () =>
     Effect.gen(function*() {
-      const vhost = yield* scopedVhost
-      const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, standardSpecs), clientLayer(vhost)))
-      yield* awaitPoolsFull.pipe(Effect.provide(context))
-      const client = Context.get(context, BedsClient)
+      const { client, context } = yield* startNodeAndClient()
 
       const replies = yield* Effect.forEach(
         Array.from({ length: 10_000 }, (_, i) => i),
@@ -74,10 +81,7 @@ describe("the AMQP data path", () => {
 
   it.scopedLive("each error class gets its code, and only the policy's classes are dead-lettered", () =>
     Effect.gen(function*() {
-      const vhost = yield* scopedVhost
-      const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, standardSpecs), clientLayer(vhost)))
-      yield* awaitPoolsFull.pipe(Effect.provide(context))
-      const client = Context.get(context, BedsClient)
+      const { client, context, vhost } = yield* startNodeAndClient()
       const codeOf = (reply: Reply) => reply.status === "error" ? reply.error.code : "ok"
 
       for (const [template, code] of [["validation", "validation"], ["not_found", "not_found"], ["forbidden", "forbidden"], ["conflict", "conflict"], ["nosuchthing", "not_found"]] as const) {
@@ -108,10 +112,7 @@ describe("the AMQP data path", () => {
 
   it.scopedLive("a handler that dies: the client gets internal, the message is dead-lettered, the fiber replaced and the pool back to N", () =>
     Effect.gen(function*() {
-      const vhost = yield* scopedVhost
-      const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, standardSpecs), clientLayer(vhost)))
-      const pools = yield* awaitPoolsFull.pipe(Effect.provide(context))
-      const client = Context.get(context, BedsClient)
+      const { client, context, pools, vhost } = yield* startNodeAndClient()
 
       const reply = yield* client.request({ template: "die", op: "fetch" })
       expect(reply.status === "error" && reply.error.code).toBe("internal")
@@ -135,10 +136,7 @@ describe("the AMQP data path", () => {
 
   it.scopedLive("bad input (random bytes, random JSON, near-valid envelopes) gets deterministic bad_envelope replies or dead letters; serving goes on", () =>
     Effect.gen(function*() {
-      const vhost = yield* scopedVhost
-      const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, standardSpecs), clientLayer(vhost)))
-      const pools = yield* awaitPoolsFull.pipe(Effect.provide(context))
-      const client = Context.get(context, BedsClient)
+      const { client, pools, vhost } = yield* startNodeAndClient()
       const raw = yield* rawConnection(vhost)
       const channel = yield* Effect.promise(() => raw.createChannel())
       const { queue: replyQueue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true }))
@@ -212,10 +210,7 @@ describe("the AMQP data path", () => {
 
   it.scopedLive("the node's connection closed from the server mid-load: it reconnects, and every request is answered", () =>
     Effect.gen(function*() {
-      const vhost = yield* scopedVhost
-      const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, standardSpecs), clientLayer(vhost)))
-      yield* awaitPoolsFull.pipe(Effect.provide(context))
-      const client = Context.get(context, BedsClient)
+      const { client, context, vhost } = yield* startNodeAndClient()
       const answered = yield* Ref.make(0)
 
       const load = yield* Effect.forEach(
@@ -239,10 +234,7 @@ describe("the AMQP data path", () => {
 
   it.scopedLive("the client's connection closed from the server: pending requests fail fast, later ones are answered", () =>
     Effect.gen(function*() {
-      const vhost = yield* scopedVhost
-      const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, standardSpecs), clientLayer(vhost)))
-      yield* awaitPoolsFull.pipe(Effect.provide(context))
-      const client = Context.get(context, BedsClient)
+      const { client, vhost } = yield* startNodeAndClient()
 
       const pending = yield* Effect.forEach(
         Array.from({ length: 10 }, () => client.request({ template: "slow", op: "fetch", data: { ms: 2_000 }, timeoutMs: 15_000 })),
