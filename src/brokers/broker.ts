@@ -3,7 +3,7 @@ import { AmqpConnection } from "../transport/connection.js"
 import { awaitChannelClose, channelCall, openConfirmChannel } from "../transport/channel.js"
 import { brokerQueues, declareBrokerTopology } from "../transport/topology.js"
 import type { Dispatch } from "./dispatch.js"
-import { handleMessage, type HandlerOptions } from "./handler.js"
+import { makeMessageHandler, type HandlerOptions } from "./handler.js"
 
 /** Everything one broker type's pool needs, from config. */
 export interface BrokerSpec {
@@ -39,7 +39,7 @@ export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effec
     // Handler fibers run in this fiber's runtime (Dispatch, logger) but belong to the set, not to this fiber.
     const runInFlight = yield* FiberSet.runtime(inFlight)<Dispatch>()
     const stop = yield* Deferred.make<never, BrokerStopped>()
-    const handlerOptions: HandlerOptions = { brokerType: spec.type, deadLetterExchange: names.deadLetterExchange, ...spec.retry }
+    const handleMessage = makeMessageHandler({ brokerType: spec.type, deadLetterExchange: names.deadLetterExchange, ...spec.retry })
 
     const { consumerTag } = yield* channelCall(() =>
       channel.consume(names.queue, (message) => {
@@ -48,7 +48,7 @@ export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effec
           return
         }
         runInFlight(
-          handleMessage(channel, message, handlerOptions).pipe(
+          handleMessage(channel, message).pipe(
             Effect.flatMap((handled) =>
               handled._tag === "Settled" && handled.replaceBroker
                 ? Deferred.fail(stop, new BrokerStopped({ reason: "a handler hit a defect" }))

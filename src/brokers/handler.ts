@@ -1,7 +1,7 @@
 import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib"
 import { Cause, Clock, Data, Duration, Effect, Exit, Schedule } from "effect"
 import type { Lineage } from "../protocol/envelope.js"
-import { codeOf } from "../protocol/errors.js"
+import { codeOf, type OperationError } from "../protocol/errors.js"
 import { ackMessage, publishConfirmed, publishUnconfirmed } from "../transport/channel.js"
 import { Dispatch } from "./dispatch.js"
 import { decodeDelivery } from "./ingress.js"
@@ -29,8 +29,16 @@ const jsonContent = (value: unknown) => Buffer.from(JSON.stringify(value))
  * (a persistent request) only after RabbitMQ confirmed them. If the channel fails first, the
  * message is not acked and RabbitMQ delivers it again.
  */
-export const handleMessage = (channel: ConfirmChannel, message: ConsumeMessage, options: HandlerOptions) =>
-  Effect.gen(function*() {
+export const makeMessageHandler = (options: HandlerOptions) => {
+  // Built once per broker, not per message.
+  const transientRetry = {
+    schedule: Schedule.exponential(Duration.millis(options.retryBaseDelayMs)).pipe(
+      Schedule.union(Schedule.spaced(Duration.millis(options.retryMaxDelayMs))),
+      Schedule.intersect(Schedule.recurs(options.transientRetries))
+    ),
+    while: (error: OperationError) => error._tag === "Unavailable"
+  }
+  return (channel: ConfirmChannel, message: ConsumeMessage) => Effect.gen(function*() {
     const dispatch = yield* Dispatch
     const ingress = decodeDelivery(message)
     let outcome: Outcome
@@ -45,13 +53,7 @@ export const handleMessage = (channel: ConfirmChannel, message: ConsumeMessage, 
       const exit = remainingMs !== undefined && remainingMs <= 0
         ? Exit.fail(new DeadlinePassed())
         : yield* dispatch.run(request).pipe(
-          Effect.retry({
-            schedule: Schedule.exponential(Duration.millis(options.retryBaseDelayMs)).pipe(
-              Schedule.union(Schedule.spaced(Duration.millis(options.retryMaxDelayMs))),
-              Schedule.intersect(Schedule.recurs(options.transientRetries))
-            ),
-            while: (error) => error._tag === "Unavailable"
-          }),
+          Effect.retry(transientRetry),
           (run) => remainingMs === undefined ? run : run.pipe(
             Effect.timeoutFail({ duration: Duration.millis(remainingMs), onTimeout: () => new DeadlinePassed() })
           ),
@@ -108,3 +110,4 @@ export const handleMessage = (channel: ConfirmChannel, message: ConsumeMessage, 
     yield* ackMessage(channel, message)
     return { _tag: "Settled", replaceBroker: settlement.replaceBroker } as Handled
   })
+}

@@ -1,5 +1,5 @@
 import type { ConfirmChannel, Message } from "amqplib"
-import { Context, Deferred, Duration, Effect, Either, Layer, Option, Schema, Stream, SubscriptionRef } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Option, Schema, Stream, SubscriptionRef } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Environment } from "../config/schema.js"
 import { PROTOCOL_VERSION, Reply, type Caller, type Lineage, type Request } from "../protocol/envelope.js"
@@ -118,9 +118,15 @@ export const makeBedsClient = (options: BedsClientOptions) =>
       Stream.runHead,
       Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("client session stream ended"), onSome: Effect.succeed }))
     )
-    const currentChannel = Effect.flatMap(SubscriptionRef.get(session), Option.match({ onNone: () => awaitChannel, onSome: Effect.succeed }))
+    // While disconnected a request waits for the channel, but no longer than its own timeout.
+    const currentChannel = (deferred: Deferred.Deferred<Reply, ClientError>) =>
+      Effect.flatMap(SubscriptionRef.get(session), Option.match({
+        onNone: () => Effect.raceFirst(awaitChannel, Deferred.await(deferred).pipe(Effect.zipRight(Effect.never))),
+        onSome: Effect.succeed
+      }))
 
-    const request = Effect.fn("BedsClient.request")(function*(request: RequestOptions) {
+    // Untraced: a span per request is measurable on this path (see BENCHMARKS once it exists).
+    const request = Effect.fnUntraced(function*(request: RequestOptions) {
       const route = request.route ?? defaultRoute(request.op)
       if (route === undefined) {
         return yield* new ClientUsageError({ message: `op ${request.op} has no default route: pass route` })
@@ -143,8 +149,14 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         ...(request.caller === undefined ? {} : { caller: request.caller })
       }
       const deferred = yield* Deferred.make<Reply, ClientError>()
+      // One timer per request failing the same Deferred a reply completes: cheaper than racing a
+      // sleeping fiber (Effect.timeout) against every request, and it covers the wait for a channel too.
+      const timer = setTimeout(
+        () => Deferred.unsafeDone(deferred, Effect.fail(new ClientTimeout({ correlationId, timeoutMs }))),
+        timeoutMs
+      )
       return yield* Effect.gen(function*() {
-        const channel = yield* currentChannel
+        const channel = yield* currentChannel(deferred)
         pending.set(correlationId, { deferred })
         const publish = reliable ? publishConfirmed : publishUnconfirmed
         yield* publish(channel, EVENTS_EXCHANGE, routingKey(route, request.template, request.op), Buffer.from(JSON.stringify(envelope)), {
@@ -158,8 +170,10 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         }).pipe(Effect.mapError((error) => new ClientDisconnected({ reason: error.reason })))
         return yield* Deferred.await(deferred)
       }).pipe(
-        Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => new ClientTimeout({ correlationId, timeoutMs }) }),
-        Effect.ensuring(Effect.sync(() => pending.delete(correlationId)))
+        Effect.ensuring(Effect.sync(() => {
+          clearTimeout(timer)
+          pending.delete(correlationId)
+        }))
       )
     })
 

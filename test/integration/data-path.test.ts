@@ -251,6 +251,16 @@ describe("the AMQP data path", () => {
       expect(later.status).toBe("ok")
     }), { timeout: 60_000 })
 
+  it.scopedLive("with queue_type quorum, the broker and dead-letter queues are quorum queues and serve", () =>
+    Effect.gen(function*() {
+      const { client, vhost } = yield* startNodeAndClient([{ ...spec("rBroker", ["read"], { instances: 1, prefetch: 8 }), queueType: "quorum" }])
+      const reply = yield* client.request({ template: "echo", op: "fetch", query: { q: 1 } })
+      expect(reply.status).toBe("ok")
+      const { stdout } = yield* Effect.promise(() => promisify(execFile)("rabbitmqctl", ["list_queues", "-q", "--no-table-headers", "-p", vhost, "name", "type"]))
+      const types = Object.fromEntries(stdout.trim().split("\n").map((line) => line.split("\t")))
+      expect(types).toMatchObject({ "beds.rBroker": "quorum", "beds.rBroker.dlq": "quorum" })
+    }), { timeout: 30_000 })
+
   it.scopedLive("shutdown drains: in-flight messages finish and are answered, the rest stay in the queue", () =>
     Effect.gen(function*() {
       const vhost = yield* scopedVhost
