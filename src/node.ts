@@ -1,9 +1,11 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Ref } from "effect"
 import type { BedsConfig } from "./config/schema.js"
 import { roundMs, runIpl, type IplStepResult } from "./ipl/runner.js"
 import { serviceSteps } from "./ipl/steps.js"
+import { templatesStep } from "./ipl/templates.js"
+import type { Template } from "./templates/schema.js"
 import { NodeLive } from "./roles/node-layer.js"
-import type { StartupOptions } from "./startup.js"
+import { defaultTemplatesDirectory, type StartupOptions } from "./startup.js"
 
 /**
  * The node once config is loaded and the logger is installed: announce, boot, then serve until
@@ -17,6 +19,7 @@ export const runNode = Effect.fn("Node.run")(function*(
   const [loggingDuration] = yield* Effect.timed(
     Effect.logInfo(`BEDS starting: role ${config.node.role}, env ${config.env}, config ${config.sources.join(" + ")}`)
   )
+  const templates = yield* Ref.make<ReadonlyArray<Template>>([])
   const report = yield* runIpl({
     env: config.env,
     stepTimeoutMs: config.ipl.step_timeout_ms,
@@ -24,12 +27,12 @@ export const runNode = Effect.fn("Node.run")(function*(
       configStep,
       { name: "logging up", target: "stdout", ok: true, durationMs: roundMs(loggingDuration) }
     ],
-    steps: serviceSteps(config)
+    steps: [...serviceSteps(config), templatesStep(config, config.templates.directory ?? defaultTemplatesDirectory, templates)]
   })
   if (options.check) return report.failed.length === 0 ? 0 : 1
 
   return yield* Effect.scoped(Effect.gen(function*() {
-    yield* Layer.build(NodeLive(config))
+    yield* Layer.build(NodeLive(config, yield* Ref.get(templates)))
     yield* Effect.logInfo(
       report.failed.length === 0 ? "node up; SIGINT or SIGTERM stops it" : "node up DEGRADED; SIGINT or SIGTERM stops it"
     )

@@ -27,6 +27,9 @@ export const parseArguments = (argv: ReadonlyArray<string>) =>
 
 /** config/ beside the build (dist/ or src/), so the node finds its files from any working directory. */
 const defaultConfigDirectory = fileURLToPath(new URL("../config", import.meta.url))
+/** templates/ and schema/ beside the build, used when config names no other. */
+export const defaultTemplatesDirectory = fileURLToPath(new URL("../templates", import.meta.url))
+export const defaultSchemaDirectory = fileURLToPath(new URL("../schema", import.meta.url))
 
 /** The two variables that steer loading itself: which env file to layer, and where the files are. */
 export const startupSettings = Effect.gen(function*() {

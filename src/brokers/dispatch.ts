@@ -1,19 +1,12 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, type Effect } from "effect"
 import type { Request } from "../protocol/envelope.js"
-import { NotFound, type OperationError } from "../protocol/errors.js"
+import type { OperationError } from "../protocol/errors.js"
 
 /**
  * Runs one decoded request and returns the reply data. Brokers know nothing else about templates
- * or databases; the factory (templates -> adapters) is the real implementation.
+ * or databases; the factory (core/factory.ts: templates -> adapters) is the node's implementation.
+ * `route` is the first word of the routing key the request arrived with.
  */
 export class Dispatch extends Context.Tag("beds/Dispatch")<Dispatch, {
-  readonly run: (request: Request) => Effect.Effect<unknown, OperationError>
+  readonly run: (request: Request, route: string) => Effect.Effect<unknown, OperationError>
 }>() {}
-
-/**
- * A node with no templates loaded: every request names a template this node does not have, which
- * is `not_found`. The template registry replaces this once templates exist.
- */
-export const NoTemplatesDispatch = Layer.succeed(Dispatch, {
-  run: (request) => Effect.fail(new NotFound({ message: `template ${request.template} is not loaded on this node` }))
-})

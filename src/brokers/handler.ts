@@ -52,7 +52,7 @@ export const makeMessageHandler = (options: HandlerOptions) => {
       const remainingMs = request.deadline === undefined ? undefined : request.deadline - now
       const exit = remainingMs !== undefined && remainingMs <= 0
         ? Exit.fail(new DeadlinePassed())
-        : yield* dispatch.run(request).pipe(
+        : yield* dispatch.run(request, message.fields.routingKey.slice(0, message.fields.routingKey.indexOf("."))).pipe(
           Effect.retry(transientRetry),
           (run) => remainingMs === undefined ? run : run.pipe(
             Effect.timeoutFail({ duration: Duration.millis(remainingMs), onTimeout: () => new DeadlinePassed() })

@@ -156,6 +156,13 @@ const SupervisorSection = Schema.Struct({
   restart_max_delay_ms: intBetween(1, 600_000)
 })
 
+const TemplatesSection = Schema.Struct({
+  /** Directory of template files; unset means templates/ beside the build. */
+  directory: Schema.optional(NonEmpty),
+  /** Directory of the DBA's schema files (mongodb pipelines are read from it); unset: schema/ beside the build. */
+  schema_directory: Schema.optional(NonEmpty)
+})
+
 const ShutdownSection = Schema.Struct({
   /** On SIGTERM, how long in-flight messages may take to finish before the channels close. */
   drain_timeout_ms: intBetween(0, 600_000)
@@ -175,7 +182,8 @@ export const BedsConfigSchema = Schema.Struct({
   brokers: BrokersSection,
   retry: RetrySection,
   supervisor: SupervisorSection,
-  shutdown: ShutdownSection
+  shutdown: ShutdownSection,
+  templates: Schema.optionalWith(TemplatesSection, { default: () => ({}) })
 })
 
 /** What the rest of the node reads: the decoded file tree plus the environment it was loaded for. */

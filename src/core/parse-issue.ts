@@ -20,8 +20,14 @@ export const firstProblem = (
     case "Pointer":
       return firstProblem(issue.issue, [...path, ...(Array.isArray(issue.path) ? issue.path : [issue.path])])
     case "Composite": {
-      // A union (e.g. a literal set, or "integer or numeric string") is one expectation, not several.
-      if (SchemaAST.isUnion(issue.ast)) return { kind: "invalid", path, expected: describe(issue.ast), found: issue.actual }
+      if (SchemaAST.isUnion(issue.ast)) {
+        // An optional value (X | undefined) that is present failed as X: report X's own problem.
+        const members = (Array.isArray(issue.issues) ? issue.issues : [issue.issues]) as ReadonlyArray<ParseResult.ParseIssue>
+        const defined = members.filter((member) => !(member._tag === "Type" && SchemaAST.isUndefinedKeyword(member.ast)))
+        if (issue.actual !== undefined && defined.length === 1 && defined.length < members.length) return firstProblem(defined[0]!, path)
+        // Any other union (a literal set, "integer or numeric string") is one expectation, not several.
+        return { kind: "invalid", path, expected: describe(issue.ast), found: issue.actual }
+      }
       const first = Array.isArray(issue.issues) ? issue.issues[0] : issue.issues
       return first === undefined
         ? { kind: "invalid", path, expected: describe(issue.ast), found: issue.actual }

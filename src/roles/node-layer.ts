@@ -1,6 +1,9 @@
 import { Layer } from "effect"
 import type { BrokerSpec } from "../brokers/broker.js"
-import { NoTemplatesDispatch } from "../brokers/dispatch.js"
+import { AdaptersLive } from "../adapters/adapters.js"
+import { FactoryLive } from "../core/factory.js"
+import { TemplateRegistryLive } from "../templates/registry.js"
+import type { Template } from "../templates/schema.js"
 import { BrokerPoolsLive } from "../brokers/pool.js"
 import type { BedsConfig } from "../config/schema.js"
 import { AmqpConnectionLive } from "../transport/connection.js"
@@ -26,15 +29,16 @@ export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
 
 /**
  * What a running node is, chosen by its role: its broker pools on one reconnecting RabbitMQ
- * connection, dispatching through the node's Dispatch (no templates are loaded yet, so every
- * request is answered not_found until the template registry lands).
+ * connection, dispatching through the factory to the adapters of the templates it serves.
  */
-export const NodeLive = (config: BedsConfig) =>
+export const NodeLive = (config: BedsConfig, templates: ReadonlyArray<Template>) =>
   BrokerPoolsLive(brokerSpecs(config), {
     restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
     restartMaxDelayMs: config.supervisor.restart_max_delay_ms
   }).pipe(
-    Layer.provide(NoTemplatesDispatch),
+    Layer.provide(FactoryLive),
+    Layer.provide(TemplateRegistryLive(templates)),
+    Layer.provide(AdaptersLive(config, new Set(templates.map((t) => t.adapter)))),
     Layer.provide(AmqpConnectionLive(config.rabbitmq, {
       name: `beds ${config.node.id} ${config.node.role}`,
       connectTimeoutMs: config.ipl.step_timeout_ms

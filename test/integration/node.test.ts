@@ -12,10 +12,10 @@ describe("node dist/main.js", () => {
     const node = startNode(["--check"], { BEDS_CONFIG_DIR: configDir })
 
     expect(await node.exited(30_000)).toBe(0)
-    for (const step of ["config loaded", "logging up", "rabbitmq", "mariadb master", "mongodb", "dynamodb", "shared filesystem"]) {
+    for (const step of ["config loaded", "logging up", "rabbitmq", "mariadb master", "mongodb", "dynamodb", "shared filesystem", "templates"]) {
       expect(node.stdout()).toMatch(new RegExp(`(IPL ${step}: ok|${step} ok)`))
     }
-    expect(node.stdout()).toMatch(/IPL complete: 7 steps ok/)
+    expect(node.stdout()).toMatch(/IPL complete: 8 steps ok/)
     expect(node.stderr()).toBe("")
   })
 

@@ -8,6 +8,11 @@ import mysql from "mysql2/promise"
 import type { TestProject } from "vitest/node"
 import { isListening, startDynalite, startJongodb } from "../../scripts/local-services.mjs"
 import type { TestServices } from "./services.js"
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Redacted } from "effect"
+import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
+
+const mariadbEndpoint = (database: string) => ({ host: "127.0.0.1", port: 3306, database, username: "root" })
 
 const run = promisify(execFile)
 
@@ -38,6 +43,12 @@ export default async function setup(project: TestProject) {
       await connection.query(`DROP DATABASE IF EXISTS \`${runId}\``)
       await connection.end()
     })
+
+    // The shipped templates' DBA objects, as `npm run schema:apply` would create them.
+    await Effect.runPromise(applyMariaDbSchema(
+      { ...mariadbEndpoint(runId), password: Redacted.make("") },
+      path.join(import.meta.dirname, "../../schema/mariadb")
+    ).pipe(Effect.provide(NodeContext.layer)))
 
     const mongo = await startJongodb()
     cleanups.push(mongo.stop)

@@ -70,9 +70,10 @@ layer(NodeContext.layer)("loadConfig", (it) => {
     ({ bad, pick }) =>
       Effect.gen(function*() {
         const base = shippedBase()
-        const paths = leafPaths(base)
+        // Scalar settings (lists such as brokers.*.routes fail at an element, tested elsewhere).
+        const paths = leafPaths(base).filter((p) => !Array.isArray(p.reduce<any>((t, k) => t[k], base)))
         const target = paths[pick % paths.length]!
-        // No setting in BEDS takes a boolean, an array or a table where a scalar is expected.
+        // No scalar setting in BEDS takes a boolean, an array or a table.
         const { directory, result } = yield* loadFrom({ "beds.toml": setAt(base, target, bad) })
         expect(result._tag).toBe("Left")
         const message = result._tag === "Left" ? result.left.message : ""

@@ -1,0 +1,134 @@
+import { MysqlClient } from "@effect/sql-mysql2"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect } from "effect"
+import type { MariaDbEndpoint } from "../../config/schema.js"
+import type { CoreCall, NamasteCoreService, Row } from "../../core/namaste-core.js"
+import { Conflict, NotFound, Unavailable, ValidationFailed, type OperationError } from "../../protocol/errors.js"
+import type { Template } from "../../templates/schema.js"
+import { mysqlClientConfig } from "./client.js"
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
+
+/**
+ * Identifiers reach SQL text only from templates (decoded with the same rule); checked again here
+ * because this is the line where text is built, and quoted so a name can never be a keyword.
+ */
+const quoted = (identifier: string): string => {
+  if (!IDENTIFIER.test(identifier)) throw new Error(`not an identifier: ${JSON.stringify(identifier)}`)
+  return `\`${identifier}\``
+}
+
+interface MysqlError {
+  readonly errno?: number
+  readonly code?: string
+  readonly sqlState?: string
+  readonly sqlMessage?: string
+  readonly message?: string
+}
+
+const TRANSIENT_ERRNOS = new Set([1205, 1213, 1040, 1053, 2002, 2003, 2006, 2013])
+const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "PROTOCOL_CONNECTION_LOST", "EPIPE"])
+
+/**
+ * MySQL errors by class: deadlock, lock wait, lost or refused connection -> transient (retried);
+ * duplicate key -> conflict; a DBA's `SIGNAL SQLSTATE '45000'` with a message starting
+ * `conflict:`, `not_found:` or anything else -> conflict, not_found or validation. Any other error
+ * (a missing object, a syntax error in a procedure) is a deployment defect, not the caller's: it
+ * becomes a defect on purpose, so the message is dead-lettered and the cause logged.
+ */
+export const classifyMysqlError = (error: SqlError): Effect.Effect<never, OperationError> => {
+  const cause = (error.cause ?? {}) as MysqlError
+  const message = cause.sqlMessage ?? cause.message ?? error.message
+  if ((cause.errno !== undefined && TRANSIENT_ERRNOS.has(cause.errno)) || (cause.code !== undefined && TRANSIENT_CODES.has(cause.code))) {
+    return Effect.fail(new Unavailable({ message: `mariadb: ${message}` }))
+  }
+  if (cause.errno === 1062) return Effect.fail(new Conflict({ message: `duplicate: ${message}` }))
+  if (cause.sqlState === "45000") {
+    if (message.startsWith("conflict:")) return Effect.fail(new Conflict({ message: message.slice(9).trim() }))
+    if (message.startsWith("not_found:")) return Effect.fail(new NotFound({ message: message.slice(10).trim() }))
+    return Effect.fail(new ValidationFailed({ message: message.replace(/^validation:/, "").trim() }))
+  }
+  return Effect.die(error)
+}
+
+/** mysql2 returns BOOLEAN as 0/1, DECIMAL as strings, DATETIME as Date: give back the template's types. */
+const normalizeRow = (template: Template, row: Record<string, unknown>): Row => {
+  const out: Record<string, unknown> = {}
+  for (const [column, value] of Object.entries(row)) {
+    const spec = template.fields[column]
+    if (value === null || value === undefined) {
+      out[column] = null
+    } else if (spec?.type === "boolean") {
+      out[column] = Boolean(Number(value))
+    } else if ((spec?.type === "number" || spec?.type === "integer" || column === "version") && typeof value === "string") {
+      out[column] = Number(value)
+    } else if (value instanceof Date) {
+      out[column] = value.toISOString()
+    } else {
+      out[column] = value
+    }
+  }
+  return out
+}
+
+/** A CALL gives [resultSet, ..., okPacket]; a SELECT gives the rows. */
+const firstResultSet = (result: ReadonlyArray<unknown>): ReadonlyArray<Record<string, unknown>> =>
+  (Array.isArray(result[0]) ? result[0] : result.filter((r) => typeof r === "object" && r !== null && !("affectedRows" in r))) as ReadonlyArray<
+    Record<string, unknown>
+  >
+
+export interface MariaDbCoreOptions {
+  readonly master: MariaDbEndpoint
+  readonly secondary: MariaDbEndpoint | undefined
+  readonly maxConnections: number
+  readonly connectTimeoutMs: number
+}
+
+/** The MariaDB NamasteCore: procedures for writes and named operations, views for fetches. */
+export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
+  Effect.gen(function*() {
+    const pool = (endpoint: MariaDbEndpoint) =>
+      MysqlClient.make(mysqlClientConfig(endpoint, { maxConnections: options.maxConnections, connectTimeoutMs: options.connectTimeoutMs }))
+    const writer = yield* pool(options.master)
+    // Reads go to the secondary when there is one.
+    const reader = options.secondary === undefined ? writer : yield* pool(options.secondary)
+
+    const run = (client: MysqlClient.MysqlClient, text: string, values: ReadonlyArray<unknown>) =>
+      client.unsafe<Record<string, unknown>>(text, values as Array<unknown>).pipe(
+        Effect.catchAll(classifyMysqlError),
+        Effect.map((result) => firstResultSet(result as ReadonlyArray<unknown>))
+      )
+    const callProcedure = (client: MysqlClient.MysqlClient, call: CoreCall, names: ReadonlyArray<string>) =>
+      run(
+        client,
+        `CALL ${quoted(call.object)}(${names.map(() => "?").join(", ")})`,
+        names.map((name) => call.values[name] ?? null)
+      ).pipe(Effect.map((rows) => rows.map((row) => normalizeRow(call.template, row))))
+    const withVersion = (call: CoreCall) =>
+      call.template.capabilities.optimistic_locking ? [...call.params, "version"] : call.params
+    const single = (call: CoreCall) => (rows: ReadonlyArray<Row>): Row =>
+      rows[0] ?? { [call.template.key]: call.values[call.template.key] ?? null }
+
+    const service: NamasteCoreService = {
+      createRecord: (call) => callProcedure(writer, call, call.params).pipe(Effect.map(single(call))),
+      fetchRecords: (call) =>
+        run(reader, `SELECT * FROM ${quoted(call.object)} WHERE ${quoted(call.template.key)} = ?`, [call.values[call.template.key]]).pipe(
+          Effect.map((rows) => rows.map((row) => normalizeRow(call.template, row)))
+        ),
+      updateRecord: (call) => callProcedure(writer, call, withVersion(call)).pipe(Effect.map(single(call))),
+      deleteRecord: (call) =>
+        callProcedure(writer, call, call.template.capabilities.optimistic_locking ? [call.template.key, "version"] : [call.template.key]).pipe(
+          Effect.map(single(call))
+        ),
+      callOperation: (call) => callProcedure(call.kind === "read" ? reader : writer, call, call.params),
+      objectExists: (object, kind) =>
+        run(
+          writer,
+          kind === "view"
+            ? "SELECT 1 AS found FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+            : "SELECT 1 AS found FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = ? AND ROUTINE_TYPE = 'PROCEDURE'",
+          [object]
+        ).pipe(Effect.map((rows) => rows.length > 0))
+    }
+    return service
+  })

@@ -1,0 +1,78 @@
+import { Context, Layer, Schema } from "effect"
+import type { OperationError } from "../protocol/errors.js"
+import { payloadSchema } from "./payload.js"
+import type { NamedOperation, Template } from "./schema.js"
+
+type Decoder = (input: unknown) => import("effect").Either.Either<Record<string, unknown>, import("effect").ParseResult.ParseError>
+
+export type StandardOp = "create" | "fetch" | "update" | "delete"
+
+/** One operation of a template, ready to run: its object, params and compiled payload decoder. */
+export interface CompiledOperation {
+  readonly op: string
+  readonly kind: "read" | "write"
+  readonly standard: StandardOp | undefined
+  readonly object: string
+  readonly params: ReadonlyArray<string>
+  readonly allow: ReadonlyArray<string>
+  /** Which part of the request carries the values. */
+  readonly input: "data" | "query"
+  readonly decode: Decoder
+}
+
+export interface CompiledTemplate {
+  readonly template: Template
+  readonly operations: ReadonlyMap<string, CompiledOperation>
+}
+
+const compile = (template: Template): CompiledTemplate => {
+  const operations = new Map<string, CompiledOperation>()
+  const standard = (op: StandardOp, shape: "create" | "update" | "select", input: "data" | "query") => {
+    const declared = template.operations[op]
+    if (declared === undefined) return
+    const params = declared.params ?? Object.keys(template.fields)
+    operations.set(op, {
+      op,
+      kind: op === "fetch" ? "read" : "write",
+      standard: op,
+      object: declared.object,
+      params,
+      allow: declared.allow,
+      input,
+      decode: Schema.decodeUnknownEither(payloadSchema(template, shape, shape === "create" ? params : []), { onExcessProperty: "error" })
+    })
+  }
+  standard("create", "create", "data")
+  standard("fetch", "select", "query")
+  standard("update", "update", "data")
+  standard("delete", "select", "query")
+  for (const [name, named] of Object.entries(template.operations.named) as Array<[string, NamedOperation]>) {
+    operations.set(name, {
+      op: name,
+      kind: named.kind,
+      standard: undefined,
+      object: named.object,
+      params: named.params,
+      allow: named.allow,
+      input: named.kind === "read" ? "query" : "data",
+      decode: Schema.decodeUnknownEither(payloadSchema(template, "named", named.params), { onExcessProperty: "error" })
+    })
+  }
+  return { template, operations }
+}
+
+/** The templates this node serves, compiled once at load. */
+export class TemplateRegistry extends Context.Tag("beds/TemplateRegistry")<TemplateRegistry, {
+  readonly get: (name: string) => CompiledTemplate | undefined
+  readonly all: ReadonlyArray<CompiledTemplate>
+}>() {}
+
+export const makeRegistry = (templates: ReadonlyArray<Template>) => {
+  const compiled = templates.map(compile)
+  const byName = new Map(compiled.map((c) => [c.template.name, c]))
+  return TemplateRegistry.of({ get: (name) => byName.get(name), all: compiled })
+}
+
+export const TemplateRegistryLive = (templates: ReadonlyArray<Template>) => Layer.succeed(TemplateRegistry, makeRegistry(templates))
+
+export type { OperationError }
