@@ -4,6 +4,7 @@ import type { BedsConfig } from "../config/schema.js"
 import { Adapters } from "../core/factory.js"
 import type { NamasteCoreService } from "../core/namaste-core.js"
 import type { AdapterName } from "../templates/schema.js"
+import { makeDynamoDbCore } from "./dynamodb/core.js"
 import { makeMariaDbCore } from "./mariadb/core.js"
 
 /** Builds one adapter from config; its connections close with the scope. */
@@ -16,8 +17,9 @@ export const makeAdapter = (config: BedsConfig, name: AdapterName) => {
         maxConnections: 16,
         connectTimeoutMs: config.ipl.step_timeout_ms
       }).pipe(Effect.provide(Reactivity.layer), Effect.mapError((error) => `mariadb: ${error.message}`))
-    case "mongodb":
     case "dynamodb":
+      return makeDynamoDbCore(config.dynamodb, { timeoutMs: config.ipl.step_timeout_ms })
+    case "mongodb":
       return Effect.fail(`${name}: adapter not built yet`)
   }
 }

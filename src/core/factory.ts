@@ -49,8 +49,14 @@ export const FactoryLive = Layer.effect(
       switch (operation.standard) {
         case "create":
           return yield* adapter.createRecord(call)
-        case "fetch":
-          return yield* adapter.fetchRecords(call)
+        case "fetch": {
+          // A fetch selects by the key: nothing there is not_found, whichever store said so.
+          const rows = yield* adapter.fetchRecords(call)
+          if (rows.length === 0) {
+            return yield* new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(call.values[template.key])}` })
+          }
+          return rows
+        }
         case "update":
           return yield* adapter.updateRecord(call)
         case "delete":

@@ -25,10 +25,22 @@ export interface NamasteCoreService {
   readonly updateRecord: (call: CoreCall) => Effect.Effect<Row, OperationError>
   readonly deleteRecord: (call: CoreCall) => Effect.Effect<Row, OperationError>
   readonly callOperation: (call: CoreCall & { readonly kind: "read" | "write" }) => Effect.Effect<unknown, OperationError>
-  /** Whether a named object exists, for the IPL's template check. */
-  readonly objectExists: (object: string, kind: ObjectKind) => Effect.Effect<boolean, OperationError>
+  /** Whether an object the template names exists, for the IPL's template check. */
+  readonly objectExists: (template: Template, object: string, kind: ObjectKind) => Effect.Effect<boolean, OperationError>
 }
 
 export type ObjectKind = "procedure" | "view" | "collection" | "pipeline" | "table" | "index"
 
 export class NamasteCore extends Context.Tag("beds/NamasteCore")<NamasteCore, NamasteCoreService>() {}
+
+/**
+ * Records look the same whichever store holds them: every template field is present (null when
+ * unset), plus what the store keeps beside them (version). Document and key-value stores omit
+ * unset attributes; relational views return them as NULL.
+ */
+export const completeRow = (template: Template, row: Row): Row => {
+  const complete: Record<string, unknown> = {}
+  for (const field of Object.keys(template.fields)) complete[field] = row[field] ?? null
+  for (const [key, value] of Object.entries(row)) if (!(key in complete)) complete[key] = value
+  return complete
+}

@@ -22,4 +22,4 @@ export const namedObjects = (template: Template): ReadonlyArray<{ readonly objec
 
 /** The objects of `template` its adapter does not have; empty when all exist. */
 export const missingObjects = (template: Template, adapter: NamasteCoreService) =>
-  Effect.filter(namedObjects(template), ({ kind, object }) => Effect.map(adapter.objectExists(object, kind), (exists) => !exists))
+  Effect.filter(namedObjects(template), ({ kind, object }) => Effect.map(adapter.objectExists(template, object, kind), (exists) => !exists))

@@ -121,7 +121,7 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
           Effect.map(single(call))
         ),
       callOperation: (call) => callProcedure(call.kind === "read" ? reader : writer, call, call.params),
-      objectExists: (object, kind) =>
+      objectExists: (_template, object, kind) =>
         run(
           writer,
           kind === "view"
