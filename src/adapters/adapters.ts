@@ -6,6 +6,14 @@ import type { NamasteCoreService } from "../core/namaste-core.js"
 import type { AdapterName } from "../templates/schema.js"
 import { makeDynamoDbCore } from "./dynamodb/core.js"
 import { makeMariaDbCore } from "./mariadb/core.js"
+import { makeMongoDbCore } from "./mongodb/core.js"
+import { loadPipelines } from "./mongodb/pipelines.js"
+import { NodeContext } from "@effect/platform-node"
+import path from "node:path"
+import { defaultSchemaDirectory } from "../startup.js"
+
+/** The DBA's schema files: config's templates.schema_directory, or schema/ beside the build. */
+export const schemaDirectory = (config: BedsConfig) => config.templates.schema_directory ?? defaultSchemaDirectory
 
 /** Builds one adapter from config; its connections close with the scope. */
 export const makeAdapter = (config: BedsConfig, name: AdapterName) => {
@@ -20,7 +28,12 @@ export const makeAdapter = (config: BedsConfig, name: AdapterName) => {
     case "dynamodb":
       return makeDynamoDbCore(config.dynamodb, { timeoutMs: config.ipl.step_timeout_ms })
     case "mongodb":
-      return Effect.fail(`${name}: adapter not built yet`)
+      return loadPipelines(path.join(schemaDirectory(config), "mongodb", "pipelines")).pipe(
+        Effect.flatMap((pipelines) =>
+          makeMongoDbCore(config.mongodb, { appName: `beds ${config.node.id}`, timeoutMs: config.ipl.step_timeout_ms, pipelines })),
+        Effect.provide(NodeContext.layer),
+        Effect.mapError((error) => `mongodb: ${error.message}`)
+      )
   }
 }
 

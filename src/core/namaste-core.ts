@@ -23,6 +23,7 @@ export interface NamasteCoreService {
   readonly createRecord: (call: CoreCall) => Effect.Effect<Row, OperationError>
   readonly fetchRecords: (call: CoreCall) => Effect.Effect<ReadonlyArray<Row>, OperationError>
   readonly updateRecord: (call: CoreCall) => Effect.Effect<Row, OperationError>
+  /** Answers with the deleted record's key. */
   readonly deleteRecord: (call: CoreCall) => Effect.Effect<Row, OperationError>
   readonly callOperation: (call: CoreCall & { readonly kind: "read" | "write" }) => Effect.Effect<unknown, OperationError>
   /** Whether an object the template names exists, for the IPL's template check. */

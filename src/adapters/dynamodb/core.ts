@@ -120,10 +120,9 @@ export const makeDynamoDbCore = (config: DynamoDbConfig, options: { readonly tim
               Key: keyOf(call),
               ConditionExpression: checkVersion ? "attribute_exists(#k) AND #version = :expected" : "attribute_exists(#k)",
               ExpressionAttributeNames: { "#k": call.template.key, ...(checkVersion ? { "#version": "version" } : {}) },
-              ...(checkVersion ? { ExpressionAttributeValues: marshall({ ":expected": call.values["version"] }) } : {}),
-              ReturnValues: "ALL_OLD"
+              ...(checkVersion ? { ExpressionAttributeValues: marshall({ ":expected": call.values["version"] }) } : {})
             }), { abortSignal: signal })
-          ).pipe(Effect.map((out) => toRow(call.template, out.Attributes) ?? {})),
+          ).pipe(Effect.as({ [call.template.key]: call.values[call.template.key] })),
           () => staleOrMissing(call)
         )
       },
