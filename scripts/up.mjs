@@ -35,17 +35,22 @@ const mongo = await startJongodb({ port: (await isListening(27017)) ? undefined 
 const dynamo = await startDynalite({ port: (await isListening(8000)) ? undefined : 8000 })
 console.log(`up: jongodb at ${mongo.uri}, dynalite at ${dynamo.endpoint}`)
 
-const node = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
-  cwd: root,
-  stdio: "inherit",
-  env: {
-    ...process.env,
-    BEDS_ENV: "dev",
-    BEDS_MONGODB__URI: mongo.uri,
-    BEDS_DYNAMODB__ENDPOINT: dynamo.endpoint,
-    BEDS_SHARED_FS__PATH: sharedDir
-  }
-})
+const env = {
+  ...process.env,
+  BEDS_ENV: "dev",
+  BEDS_MONGODB__URI: mongo.uri,
+  BEDS_DYNAMODB__ENDPOINT: dynamo.endpoint,
+  BEDS_SHARED_FS__PATH: sharedDir
+}
+// The DBA's objects for the shipped templates (idempotent), then the node. Not execFileSync: dynalite
+// runs in this process and must keep answering while the apply runs.
+const applied = await new Promise((resolve) =>
+  spawn(process.execPath, [path.join(root, "dist", "schema-apply.js")], { cwd: root, stdio: "inherit", env }).once("exit", resolve))
+if (applied !== 0) {
+  await Promise.all([mongo.stop(), dynamo.stop()])
+  process.exit(1)
+}
+const node = spawn(process.execPath, [path.join(root, "dist", "main.js")], { cwd: root, stdio: "inherit", env })
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => node.kill(signal))
 node.once("exit", async (code, signal) => {
   await Promise.all([mongo.stop(), dynamo.stop()])

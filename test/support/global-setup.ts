@@ -10,9 +10,7 @@ import { isListening, startDynalite, startJongodb } from "../../scripts/local-se
 import type { TestServices } from "./services.js"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Redacted } from "effect"
-import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
-
-const mariadbEndpoint = (database: string) => ({ host: "127.0.0.1", port: 3306, database, username: "root" })
+import { applySchemas } from "../../src/schema/apply.js"
 
 const run = promisify(execFile)
 
@@ -44,16 +42,17 @@ export default async function setup(project: TestProject) {
       await connection.end()
     })
 
-    // The shipped templates' DBA objects, as `npm run schema:apply` would create them.
-    await Effect.runPromise(applyMariaDbSchema(
-      { ...mariadbEndpoint(runId), password: Redacted.make("") },
-      path.join(import.meta.dirname, "../../schema/mariadb")
-    ).pipe(Effect.provide(NodeContext.layer)))
-
     const mongo = await startJongodb()
     cleanups.push(mongo.stop)
     const dynamo = await startDynalite()
     cleanups.push(dynamo.stop)
+
+    // The shipped templates' DBA objects, applied as `npm run schema:apply` applies them.
+    await Effect.runPromise(applySchemas(path.join(import.meta.dirname, "../../schema"), {
+      mariadb: { host: "127.0.0.1", port: 3306, database: runId, username: "root", password: Redacted.make("") },
+      mongodb: { uri: Redacted.make(mongo.uri), database: runId },
+      dynamodb: { region: "us-east-1", endpoint: dynamo.endpoint, access_key_id: "local", secret_access_key: Redacted.make("local") }
+    }).pipe(Effect.provide(NodeContext.layer)))
 
     const sharedDir = await mkdtemp(path.join(tmpdir(), `${runId}-`))
     cleanups.push(() => rm(sharedDir, { recursive: true, force: true }))
