@@ -4,6 +4,7 @@ import type { Caller, Request } from "../protocol/envelope.js"
 import { Forbidden, NotFound, Unavailable, ValidationFailed } from "../protocol/errors.js"
 import type { AdapterName } from "../templates/schema.js"
 import { TemplateRegistry } from "../templates/registry.js"
+import { makeCapabilities, type NodeIdentity } from "./capabilities.js"
 import type { NamasteCoreService } from "./namaste-core.js"
 import { describeProblem, firstProblem } from "./parse-issue.js"
 
@@ -19,11 +20,12 @@ const allowed = (allow: ReadonlyArray<string>, caller: Caller | undefined) =>
  * operation exist, the route matches the operation's kind, the caller may run it, and its values
  * decode with the template's Schema.
  */
-export const FactoryLive = Layer.effect(
+export const FactoryLive = (identity: NodeIdentity) => Layer.effect(
   Dispatch,
   Effect.gen(function*() {
     const registry = yield* TemplateRegistry
     const adapters = yield* Adapters
+    const capabilities = yield* makeCapabilities(identity)
     const run = Effect.fnUntraced(function*(request: Request, route: string) {
       const compiled = registry.get(request.template)
       if (compiled === undefined) return yield* new NotFound({ message: `template ${request.template} is not loaded on this node` })
@@ -47,22 +49,36 @@ export const FactoryLive = Layer.effect(
       if (adapter === undefined) return yield* new Unavailable({ message: `adapter ${template.adapter} is not configured on this node` })
       const call = { template, object: operation.object, values: decoded.right, params: operation.params }
       switch (operation.standard) {
-        case "create":
-          return yield* adapter.createRecord(call)
+        case "create": {
+          const created = yield* adapter.createRecord(call)
+          yield* capabilities.afterWrite(template, operation.op, request, call, null, created)
+          return created
+        }
         case "fetch": {
           // A fetch selects by the key: nothing there is not_found, whichever store said so.
-          const rows = yield* adapter.fetchRecords(call)
+          const rows = yield* capabilities.fetch(template, call, adapter)
           if (rows.length === 0) {
             return yield* new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(call.values[template.key])}` })
           }
           return rows
         }
-        case "update":
-          return yield* adapter.updateRecord(call)
-        case "delete":
-          return yield* adapter.deleteRecord(call)
-        case undefined:
-          return yield* adapter.callOperation({ ...call, kind: operation.kind })
+        case "update": {
+          const before = yield* capabilities.before(template, call, adapter)
+          const updated = yield* adapter.updateRecord(call)
+          yield* capabilities.afterWrite(template, operation.op, request, call, before, updated)
+          return updated
+        }
+        case "delete": {
+          const before = yield* capabilities.before(template, call, adapter)
+          const deleted = yield* adapter.deleteRecord(call)
+          yield* capabilities.afterWrite(template, operation.op, request, call, before, null)
+          return deleted
+        }
+        case undefined: {
+          const result = yield* adapter.callOperation({ ...call, kind: operation.kind })
+          if (operation.kind === "write") yield* capabilities.afterWrite(template, operation.op, request, call, null, null)
+          return result
+        }
       }
     })
     return Dispatch.of({ run })

@@ -2,6 +2,8 @@ import { Layer } from "effect"
 import type { BrokerSpec } from "../brokers/broker.js"
 import { AdaptersLive } from "../adapters/adapters.js"
 import { FactoryLive } from "../core/factory.js"
+import { ReadCacheInvalidationLive, ReadCacheLive } from "../core/read-cache.js"
+import { LogPublisherLive } from "../transport/publisher.js"
 import { TemplateRegistryLive } from "../templates/registry.js"
 import type { Template } from "../templates/schema.js"
 import { BrokerPoolsLive } from "../brokers/pool.js"
@@ -36,9 +38,15 @@ export const NodeLive = (config: BedsConfig, templates: ReadonlyArray<Template>)
     restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
     restartMaxDelayMs: config.supervisor.restart_max_delay_ms
   }).pipe(
-    Layer.provide(FactoryLive),
-    Layer.provide(TemplateRegistryLive(templates)),
-    Layer.provide(AdaptersLive(config, new Set(templates.map((t) => t.adapter)))),
+    Layer.provide(FactoryLive({ node: config.node.id, env: config.env })),
+    Layer.provide(Layer.mergeAll(
+      TemplateRegistryLive(templates),
+      AdaptersLive(config, new Set(templates.map((t) => t.adapter))),
+      LogPublisherLive
+    )),
+    // The cache invalidation listener runs beside the pools, on the same connection.
+    Layer.provideMerge(ReadCacheInvalidationLive),
+    Layer.provideMerge(ReadCacheLive),
     Layer.provide(AmqpConnectionLive(config.rabbitmq, {
       name: `beds ${config.node.id} ${config.node.role}`,
       connectTimeoutMs: config.ipl.step_timeout_ms

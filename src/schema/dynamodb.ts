@@ -1,6 +1,7 @@
 import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand, type CreateTableCommandInput } from "@aws-sdk/client-dynamodb"
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
+import { SchemaFileInvalid } from "./errors.js"
 import { makeDynamoClient, type DynamoDbConfig } from "../adapters/dynamodb/client.js"
 
 /** A table declaration file: a CreateTable request, plus an optional TTL attribute. */
@@ -32,7 +33,7 @@ export const applyDynamoDbSchema = (config: DynamoDbConfig, directory: string) =
     for (const name of (yield* fs.readDirectory(directory)).filter((n) => n.endsWith(".json")).sort()) {
       const file = path.join(directory, name)
       const { TimeToLive, ...input } = yield* Schema.decodeUnknown(TableFile)(yield* fs.readFileString(file)).pipe(
-        Effect.mapError((error) => new Error(`${file}: ${error.message}`))
+        Effect.mapError((error) => new SchemaFileInvalid({ message: `${file}: ${error.message.split("\n")[0]}` }))
       )
       const exists = yield* Effect.tryPromise(() => client.send(new DescribeTableCommand({ TableName: input.TableName }))).pipe(
         Effect.as(true),

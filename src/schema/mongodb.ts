@@ -1,5 +1,6 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
+import { SchemaFileInvalid } from "./errors.js"
 import type { IndexDescription } from "mongodb"
 import { connectMongo, type MongoDbConfig } from "../adapters/mongodb/client.js"
 import { Identifier } from "../protocol/envelope.js"
@@ -36,7 +37,7 @@ export const applyMongoDbSchema = (config: MongoDbConfig, directory: string) =>
     for (const name of (yield* fs.readDirectory(directory)).filter((n) => n.endsWith(".json")).sort()) {
       const file = path.join(directory, name)
       const declared = yield* Schema.decodeUnknown(CollectionFile)(yield* fs.readFileString(file)).pipe(
-        Effect.mapError((error) => new Error(`${file}: ${error.message.split("\n")[0]}`))
+        Effect.mapError((error) => new SchemaFileInvalid({ message: `${file}: ${error.message.split("\n")[0]}` }))
       )
       const indexes = yield* Effect.tryPromise(() =>
         db.collection(declared.collection).createIndexes(declared.indexes.map((index) => ({ ...index })) as Array<IndexDescription>)

@@ -1,54 +1,23 @@
-import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Arbitrary, Context, Effect, FastCheck as fc, Layer, Logger, LogLevel, Schedule } from "effect"
-import path from "node:path"
-import { BrokerPools } from "../../src/brokers/pool.js"
-import { BedsClient, BedsClientLive } from "../../src/client/client.js"
-import { loadConfig } from "../../src/config/load.js"
+import { Arbitrary, Effect, FastCheck as fc } from "effect"
 import type { Reply } from "../../src/protocol/envelope.js"
-import { NodeLive } from "../../src/roles/node-layer.js"
-import { applyDynamoDbSchema } from "../../src/schema/dynamodb.js"
-import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
-import { applyMongoDbSchema } from "../../src/schema/mongodb.js"
-import { loadTemplates } from "../../src/templates/load.js"
 import { payloadSchema } from "../../src/templates/payload.js"
 import type { Template } from "../../src/templates/schema.js"
-import { repoRoot, serviceOverrides, writeConfigDir } from "../support/node-process.js"
-import { rabbitConfig, scopedVhost } from "../support/rabbit.js"
+import { fixtureNodeConfig, startFixtureNodes } from "../support/fixture-node.js"
+import { scopedVhost } from "../support/rabbit.js"
 import { testServices } from "../support/services.js"
 
 const services = testServices()
-const fixtures = path.join(repoRoot, "test", "fixtures")
 
-/** A real node (config, factory, adapters, pools) serving the contract fixture templates, and a client. */
+/** A real node serving the contract fixture template of one adapter, and a client. */
 const startNode = (adapter: Template["adapter"]) =>
   Effect.gen(function*() {
     const vhost = yield* scopedVhost
-    const overrides = serviceOverrides(services, `contract${adapter}`)
-    const directory = yield* Effect.promise(() =>
-      writeConfigDir({
-        "env_dev.toml": { ...overrides, rabbitmq: { ...overrides.rabbitmq, vhost }, templates: { schema_directory: path.join(fixtures, "schema") } }
-      }))
-    const config = yield* loadConfig({ directory, env: "dev", variables: {} })
-    if (adapter === "mariadb") yield* applyMariaDbSchema(config.mariadb.master, path.join(fixtures, "schema", "mariadb"))
-    if (adapter === "dynamodb") yield* applyDynamoDbSchema(config.dynamodb, path.join(fixtures, "schema", "dynamodb"))
-    if (adapter === "mongodb") {
-      const [applied] = yield* applyMongoDbSchema(config.mongodb, path.join(fixtures, "schema", "mongodb"))
-      // jongodb has no collMod: the $jsonSchema validator is applied on real MongoDB only. Say so.
-      if (applied?.validatorNotApplied !== undefined) yield* Effect.logWarning(`mongodb validator not exercised here: ${applied.validatorNotApplied}`)
-    }
-    const templates = (yield* loadTemplates(path.join(fixtures, "templates"))).map((entry) => entry.template)
+    const { config, templates } = yield* fixtureNodeConfig(vhost, `contract${adapter}`, adapter)
     const template = templates.find((t) => t.adapter === adapter)!
-    const context = yield* Layer.build(Layer.merge(
-      NodeLive(config, [template]).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error))),
-      BedsClientLive({ rabbitmq: rabbitConfig(vhost), clientId: "contract", env: "dev", defaultTimeoutMs: 10_000 })
-    ))
-    yield* Context.get(context, BrokerPools).stats.pipe(
-      Effect.filterOrFail((stats) => stats.every((s) => s.consuming === s.instances), () => "not yet"),
-      Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("15 seconds")))
-    )
-    return { client: Context.get(context, BedsClient), template }
-  }).pipe(Effect.provide(NodeContext.layer))
+    const { client } = yield* startFixtureNodes(vhost, [config], [template])
+    return { client, template }
+  })
 
 const ok = (reply: Reply) => {
   if (reply.status !== "ok") throw new Error(`expected ok, got ${JSON.stringify(reply.error)}`)

@@ -12,6 +12,7 @@ import { Effect } from "effect"
 import { completeRow, type CoreCall, type NamasteCoreService, type Row } from "../../core/namaste-core.js"
 import { Conflict, NotFound, Unavailable, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
+import { driverCall } from "../../core/driver-call.js"
 import { makeDynamoClient, type DynamoDbConfig } from "./client.js"
 
 const TRANSIENT = new Set([
@@ -31,8 +32,8 @@ class ConditionFailed {
  * deployment defect: made a defect on purpose, so the message is dead-lettered and logged.
  */
 const send = <A>(operation: (signal: AbortSignal) => Promise<A>) =>
-  Effect.tryPromise({ try: operation, catch: (error) => error }).pipe(
-    Effect.catchAll((error): Effect.Effect<never, OperationError | ConditionFailed> => {
+  driverCall(operation).pipe(
+    Effect.catchAll(({ cause: error }): Effect.Effect<never, OperationError | ConditionFailed> => {
       const name = (error as { name?: string }).name ?? ""
       const code = (error as { code?: string }).code ?? ""
       if (name === "ConditionalCheckFailedException") return Effect.fail(new ConditionFailed())

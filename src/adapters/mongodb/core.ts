@@ -3,6 +3,7 @@ import { MongoError, MongoServerError, type Document, type MongoClient } from "m
 import { completeRow, type CoreCall, type NamasteCoreService, type Row } from "../../core/namaste-core.js"
 import { Conflict, NotFound, Unavailable, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
+import { driverCall } from "../../core/driver-call.js"
 import { connectMongo, type MongoDbConfig } from "./client.js"
 import { bindPipeline, type NamedPipeline } from "./pipelines.js"
 
@@ -27,7 +28,7 @@ const classify = (error: unknown): Effect.Effect<never, OperationError> => {
   return Effect.die(error)
 }
 
-const attempt = <A>(operation: () => Promise<A>) => Effect.tryPromise({ try: operation, catch: (error) => error }).pipe(Effect.catchAll(classify))
+const attempt = <A>(operation: () => Promise<A>) => driverCall(operation).pipe(Effect.catchAll((failed) => classify(failed.cause)))
 
 /** Documents go out as the template's records: no _id (the template's key identifies a record). */
 const toRow = (template: Template, document: Document): Row => {

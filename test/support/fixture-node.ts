@@ -1,0 +1,58 @@
+import { NodeContext } from "@effect/platform-node"
+import { Context, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import path from "node:path"
+import { BrokerPools } from "../../src/brokers/pool.js"
+import { BedsClient, BedsClientLive } from "../../src/client/client.js"
+import { loadConfig } from "../../src/config/load.js"
+import type { BedsConfig } from "../../src/config/schema.js"
+import { NodeLive } from "../../src/roles/node-layer.js"
+import { applyDynamoDbSchema } from "../../src/schema/dynamodb.js"
+import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
+import { applyMongoDbSchema } from "../../src/schema/mongodb.js"
+import { loadTemplates } from "../../src/templates/load.js"
+import type { Template } from "../../src/templates/schema.js"
+import { repoRoot, serviceOverrides, writeConfigDir } from "./node-process.js"
+import { rabbitConfig } from "./rabbit.js"
+import { testServices } from "./services.js"
+
+export const fixtures = path.join(repoRoot, "test", "fixtures")
+
+/**
+ * The real config of a node on this run's services and `vhost`, with the fixture templates and the
+ * adapter's fixture schema applied.
+ */
+export const fixtureNodeConfig = (vhost: string, nodeId: string, adapter: Template["adapter"]) =>
+  Effect.gen(function*() {
+    const overrides = serviceOverrides(testServices(), nodeId)
+    const directory = yield* Effect.promise(() =>
+      writeConfigDir({
+        "env_dev.toml": { ...overrides, rabbitmq: { ...overrides.rabbitmq, vhost }, templates: { schema_directory: path.join(fixtures, "schema") } }
+      }))
+    const config = yield* loadConfig({ directory, env: "dev", variables: {} })
+    if (adapter === "mariadb") yield* applyMariaDbSchema(config.mariadb.master, path.join(fixtures, "schema", "mariadb"))
+    if (adapter === "dynamodb") yield* applyDynamoDbSchema(config.dynamodb, path.join(fixtures, "schema", "dynamodb"))
+    if (adapter === "mongodb") {
+      const [applied] = yield* applyMongoDbSchema(config.mongodb, path.join(fixtures, "schema", "mongodb"))
+      // jongodb has no collMod: the $jsonSchema validator is applied on real MongoDB only. Say so.
+      if (applied?.validatorNotApplied !== undefined) yield* Effect.logWarning(`mongodb validator not exercised here: ${applied.validatorNotApplied}`)
+    }
+    const templates = (yield* loadTemplates(path.join(fixtures, "templates"))).map((entry) => entry.template)
+    return { config, templates }
+  }).pipe(Effect.provide(NodeContext.layer))
+
+/** One real node per config (NodeLive: pools, factory, adapters, capabilities), all consuming, and a client. */
+export const startFixtureNodes = (vhost: string, configs: ReadonlyArray<BedsConfig>, templates: ReadonlyArray<Template>) =>
+  Effect.gen(function*() {
+    for (const config of configs) {
+      const context = yield* Layer.build(NodeLive(config, templates).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error))))
+      yield* Context.get(context, BrokerPools).stats.pipe(
+        Effect.filterOrFail((stats) => stats.every((s) => s.consuming === s.instances), () => "not yet"),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("15 seconds")))
+      )
+    }
+    const client = Context.get(
+      yield* Layer.build(BedsClientLive({ rabbitmq: rabbitConfig(vhost), clientId: "fixture", env: "dev", defaultTimeoutMs: 10_000 })),
+      BedsClient
+    )
+    return { client }
+  })
