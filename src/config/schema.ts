@@ -163,6 +163,11 @@ const TemplatesSection = Schema.Struct({
   schema_directory: Schema.optional(NonEmpty)
 })
 
+const MetricsSection = Schema.Struct({
+  /** Log a metrics line (memory, broker pools) every this many seconds; 0 = never. */
+  interval_s: intBetween(0, 86_400)
+})
+
 const ShutdownSection = Schema.Struct({
   /** On SIGTERM, how long in-flight messages may take to finish before the channels close. */
   drain_timeout_ms: intBetween(0, 600_000)
@@ -183,7 +188,8 @@ export const BedsConfigSchema = Schema.Struct({
   retry: RetrySection,
   supervisor: SupervisorSection,
   shutdown: ShutdownSection,
-  templates: Schema.optionalWith(TemplatesSection, { default: () => ({}) })
+  templates: Schema.optionalWith(TemplatesSection, { default: () => ({}) }),
+  metrics: Schema.optionalWith(MetricsSection, { default: () => ({ interval_s: 0 }) })
 })
 
 /** What the rest of the node reads: the decoded file tree plus the environment it was loaded for. */

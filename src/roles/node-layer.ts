@@ -6,6 +6,7 @@ import { ReadCacheInvalidationLive, ReadCacheLive } from "../core/read-cache.js"
 import { LogPublisherLive } from "../transport/publisher.js"
 import { TemplateRegistryLive } from "../templates/registry.js"
 import type { Template } from "../templates/schema.js"
+import { MetricsLogLive } from "../brokers/metrics.js"
 import { BrokerPoolsLive } from "../brokers/pool.js"
 import type { BedsConfig } from "../config/schema.js"
 import { AmqpConnectionLive } from "../transport/connection.js"
@@ -34,10 +35,11 @@ export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
  * connection, dispatching through the factory to the adapters of the templates it serves.
  */
 export const NodeLive = (config: BedsConfig, templates: ReadonlyArray<Template>) =>
-  BrokerPoolsLive(brokerSpecs(config), {
-    restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
-    restartMaxDelayMs: config.supervisor.restart_max_delay_ms
-  }).pipe(
+  MetricsLogLive(config.metrics.interval_s).pipe(
+    Layer.provideMerge(BrokerPoolsLive(brokerSpecs(config), {
+      restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
+      restartMaxDelayMs: config.supervisor.restart_max_delay_ms
+    })),
     Layer.provide(FactoryLive({ node: config.node.id, env: config.env })),
     Layer.provide(Layer.mergeAll(
       TemplateRegistryLive(templates),

@@ -1,0 +1,403 @@
+// `npm run bench`: the full BEDS path against the raw ceilings, side by side in one run, on this
+// machine's RabbitMQ and MariaDB and a jongodb and dynalite of its own; traffic on 127.0.0.1
+// only, bounded in time, stops by itself. `npm run bench -- --soak` sends 1,000,000 requests
+// through the full path and samples the node's heap and RSS. See BENCHMARKS.md.
+import amqp from "amqplib"
+import { execFile, fork, spawn, type ChildProcess } from "node:child_process"
+import { randomBytes, randomUUID } from "node:crypto"
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import os from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import mysql from "mysql2/promise"
+import { stringify } from "smol-toml"
+import { connectBedsClient, type BedsClientPromise } from "../client/promise.js"
+import type { RequestOptions } from "../client/client.js"
+// The plain-JavaScript helper the tests and `npm run up` use (typed by scripts/local-services.d.mts).
+import { startDynalite, startJongodb } from "../../scripts/local-services.mjs"
+
+const run = promisify(execFile)
+const root = fileURLToPath(new URL("../..", import.meta.url))
+const args = new Set(process.argv.slice(2))
+const SOAK = args.has("--soak")
+const QUICK = args.has("--quick") // a smoke run: short points, for checking the harness itself
+const POINT_MS = QUICK ? 700 : 4_000
+const CONCURRENCY = [1, 16, 64, 256]
+const SOAK_TOTAL = 1_000_000
+
+// ---------------------------------------------------------------- measuring
+
+/** utime + stime of a process, in microseconds (from /proc; clock ticks of 10 ms). */
+const cpuMicros = async (pid: number): Promise<number> => {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100)
+}
+const pidOf = async (pattern: string) => Number((await run("pgrep", ["-o", "-f", pattern])).stdout.trim())
+
+interface Point {
+  readonly scenario: string
+  readonly concurrency: number
+  readonly requests: number
+  readonly errors: number
+  readonly rps: number
+  readonly p50_ms: number
+  readonly p95_ms: number
+  readonly p99_ms: number
+  /** CPU microseconds per request, per process. */
+  readonly cpu_us_per_req: Record<string, number>
+}
+
+const percentile = (sorted: Array<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+
+/** A closed loop: `concurrency` callers, each sending its next request when the last is answered. */
+const measure = async (
+  scenario: string,
+  concurrency: number,
+  limits: { readonly ms: number; readonly count?: number },
+  pids: Record<string, number>,
+  send: (i: number) => Promise<boolean>
+): Promise<Point> => {
+  const latencies: Array<number> = []
+  let errors = 0
+  let sent = 0
+  const cpuBefore = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
+  const started = performance.now()
+  const deadline = started + limits.ms
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline && (limits.count === undefined || sent < limits.count)) {
+      const i = sent++
+      const t0 = performance.now()
+      const ok = await send(i).catch(() => false)
+      latencies.push(performance.now() - t0)
+      if (!ok) errors++
+    }
+  }))
+  const seconds = (performance.now() - started) / 1000
+  const cpuAfter = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
+  latencies.sort((a, b) => a - b)
+  const requests = latencies.length
+  const point: Point = {
+    scenario,
+    concurrency,
+    requests,
+    errors,
+    rps: round(requests / seconds, 0),
+    p50_ms: round(percentile(latencies, 50)),
+    p95_ms: round(percentile(latencies, 95)),
+    p99_ms: round(percentile(latencies, 99)),
+    cpu_us_per_req: Object.fromEntries(Object.keys(pids).map((k) => [k, round((cpuAfter[k]! - cpuBefore[k]!) / Math.max(1, requests), 0)]))
+  }
+  console.log(`${scenario.padEnd(22)} c=${String(concurrency).padStart(3)} ${String(point.rps).padStart(6)} req/s  p50 ${point.p50_ms} p99 ${point.p99_ms} ms  errors ${errors}  cpu us/req ${JSON.stringify(point.cpu_us_per_req)}`)
+  return point
+}
+
+// ---------------------------------------------------------------- the raw client
+
+/** A plain amqplib request/reply client (direct reply-to), the raw counterpart of BedsClient. */
+const rawClient = async (url: string) => {
+  const connection = await amqp.connect(url, { noDelay: true })
+  const channel = await connection.createChannel()
+  const pending = new Map<string, (ok: boolean) => void>()
+  await channel.consume("amq.rabbitmq.reply-to", (m) => {
+    if (m !== null) pending.get(m.properties.correlationId)?.(!m.content.includes("\"error\""))
+  }, { noAck: true })
+  return {
+    request: (body: unknown) =>
+      new Promise<boolean>((resolve) => {
+        const id = randomUUID()
+        const timer = setTimeout(() => {
+          pending.delete(id)
+          resolve(false)
+        }, 10_000)
+        pending.set(id, (ok) => {
+          clearTimeout(timer)
+          pending.delete(id)
+          resolve(ok)
+        })
+        channel.sendToQueue("bench.raw", Buffer.from(JSON.stringify(body)), { correlationId: id, replyTo: "amq.rabbitmq.reply-to" })
+      }),
+    close: () => connection.close()
+  }
+}
+
+// ---------------------------------------------------------------- setup and teardown
+
+interface Environment {
+  readonly runId: string
+  readonly amqpUrl: string
+  readonly client: BedsClientPromise
+  readonly node: ChildProcess
+  readonly worker: ChildProcess
+  readonly metrics: Array<{ at: number; rss_mb: number; heap_used_mb: number; pools: string }>
+  readonly pids: Record<string, number>
+  readonly db: mysql.Pool
+  readonly cleanups: Array<() => Promise<unknown>>
+}
+
+const setUp = async (): Promise<Environment> => {
+  const cleanups: Array<() => Promise<unknown>> = []
+  const runId = `bench_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`
+  await run("bash", [path.join(root, "scripts", "ensure-services.sh")])
+  await run("rabbitmqctl", ["add_vhost", runId])
+  cleanups.push(() => run("rabbitmqctl", ["delete_vhost", runId]))
+  await run("rabbitmqctl", ["set_permissions", "-p", runId, "guest", ".*", ".*", ".*"])
+  const admin = await mysql.createConnection({ host: "127.0.0.1", user: "root", password: "" })
+  await admin.query(`CREATE DATABASE \`${runId}\``)
+  await admin.end()
+  cleanups.push(async () => {
+    const c = await mysql.createConnection({ host: "127.0.0.1", user: "root", password: "" })
+    await c.query(`DROP DATABASE IF EXISTS \`${runId}\``)
+    await c.end()
+  })
+  const mongo = await startJongodb()
+  cleanups.push(mongo.stop)
+  const dynamo = await startDynalite()
+  cleanups.push(dynamo.stop)
+
+  const configDir = await mkdtemp(path.join(os.tmpdir(), "beds-bench-"))
+  cleanups.push(() => rm(configDir, { recursive: true, force: true }))
+  await copyFile(path.join(root, "config", "beds.toml"), path.join(configDir, "beds.toml"))
+  const shared = path.join(configDir, "shared")
+  await mkdir(shared)
+  await writeFile(path.join(configDir, "env_dev.toml"), stringify({
+    config_version: 1,
+    node: { id: "bench1" },
+    logging: { level: "info", format: "json" },
+    rabbitmq: { vhost: runId, username: "guest", password: "guest" },
+    mariadb: { master: { database: runId, username: "root", password: "" } },
+    mongodb: { uri: mongo.uri, database: runId },
+    dynamodb: { endpoint: dynamo.endpoint, access_key_id: "local", secret_access_key: "local" },
+    shared_fs: { path: shared },
+    templates: { directory: path.join(root, "bench", "templates"), schema_directory: path.join(root, "bench", "schema") },
+    metrics: { interval_s: 1 }
+  }))
+  const env = { PATH: process.env["PATH"] ?? "", BEDS_CONFIG_DIR: configDir, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" }
+  await run(process.execPath, [path.join(root, "dist", "schema-apply.js")], { env })
+
+  const db = mysql.createPool({ host: "127.0.0.1", user: "root", password: "", database: runId, connectionLimit: 16 })
+  cleanups.push(() => db.end())
+  const rows = Array.from({ length: 1_000 }, (_, i) => [`seed payload ${i}`])
+  await db.query("INSERT INTO bnr_items (payload) VALUES ?", [rows])
+
+  const metrics: Environment["metrics"] = []
+  const nodeArgs = args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results")}`] : []
+  const node = spawn(process.execPath, [...nodeArgs, path.join(root, "dist", "main.js")], { env, stdio: ["ignore", "pipe", "inherit"] })
+  cleanups.push(() => new Promise((resolve) => {
+    if (node.exitCode !== null) return resolve(undefined)
+    node.once("exit", resolve)
+    node.kill("SIGTERM")
+  }))
+  await new Promise<void>((resolve, reject) => {
+    let buffered = ""
+    const timer = setTimeout(() => reject(new Error("the node did not come up within 60 s")), 60_000)
+    node.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString()
+      let newline: number
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline)
+        buffered = buffered.slice(newline + 1)
+        const entry = JSON.parse(line) as { message: string; annotations: Record<string, unknown> }
+        if (entry.message === "metrics") {
+          const a = entry.annotations as { rss_mb: number; heap_used_mb: number; pools: string }
+          metrics.push({ at: Date.now(), rss_mb: a.rss_mb, heap_used_mb: a.heap_used_mb, pools: a.pools })
+        } else if (entry.message.startsWith("node up")) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+    })
+  })
+  const amqpUrl = `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(runId)}`
+  const worker = fork(path.join(root, "dist", "bench", "raw-worker.js"), [amqpUrl, runId, "256"], { stdio: "inherit" })
+  cleanups.push(() => new Promise((resolve) => {
+    if (worker.exitCode !== null) return resolve(undefined)
+    worker.once("exit", resolve)
+    worker.kill("SIGTERM")
+  }))
+  await new Promise((resolve) => worker.once("message", resolve))
+  const client = await connectBedsClient({ vhost: runId, username: "guest", password: "guest", clientId: "bench", timeoutMs: 15_000 })
+  cleanups.push(() => client.close())
+  const pids = {
+    node: node.pid!,
+    raw_worker: worker.pid!,
+    bench_client: process.pid,
+    rabbitmq: await pidOf("beam.smp"),
+    mariadb: await pidOf("mariadbd")
+  }
+  return { runId, amqpUrl, client, node, worker, metrics, pids, db, cleanups }
+}
+
+const tearDown = async (env: Environment) => {
+  for (const cleanup of env.cleanups.reverse()) await cleanup().catch((error) => console.error("cleanup:", error))
+}
+
+// ---------------------------------------------------------------- the run
+
+const okReply = (reply: { status: string }) => reply.status === "ok"
+
+const benchmark = async (env: Environment) => {
+  const { client } = env
+  const request = (options: RequestOptions) => client.request(options).then(okReply)
+  const raw = await rawClient(env.amqpUrl)
+  const points: Array<Point> = []
+  const payload = "x".repeat(100)
+  for (let id = 0; id < 200; id++) await request({ template: "bench_rec", op: "create", data: { id: `seed-${id}`, payload } })
+  for (let id = 0; id < 200; id++) await request({ template: "bench_kv", op: "create", data: { id: `seed-${id}`, payload } })
+  let unique = 0
+
+  for (const concurrency of CONCURRENCY) {
+    const at = (scenario: string, send: (i: number) => Promise<boolean>, count?: number) =>
+      measure(scenario, concurrency, { ms: POINT_MS, ...(count === undefined ? {} : { count }) }, env.pids, send).then((p) => points.push(p))
+    await at("raw_echo", () => raw.request({ kind: "echo", payload }))
+    await at("raw_echo_call_read", (i) => raw.request({ kind: "read", id: 1 + (i % 1000) }))
+    await at("raw_echo_call_write", () => raw.request({ kind: "write", payload }))
+    await at("raw_mysql_call", async (i) => {
+      await env.db.execute("CALL bnr_by_id(?)", [1 + (i % 1000)])
+      return true
+    })
+    await at("beds_mariadb_read", (i) => request({ template: "bench_rel", op: "by_id", route: "read", query: { id: 1 + (i % 1000) } }))
+    await at("beds_mariadb_write", () => request({ template: "bench_rel", op: "create", data: { payload } }))
+    await at("beds_cached_read", (i) => request({ template: "bench_cached", op: "fetch", query: { id: 1 + (i % 100) } }))
+    await at("beds_mongodb_read", (i) => request({ template: "bench_rec", op: "fetch", query: { id: `seed-${i % 200}` } }))
+    // jongodb slows as a collection grows: writes are capped per point to keep it small.
+    await at("beds_mongodb_write", () => request({ template: "bench_rec", op: "create", data: { id: `w-${unique++}`, payload } }), 150)
+    await at("beds_dynamodb_read", (i) => request({ template: "bench_kv", op: "fetch", query: { id: `seed-${i % 200}` } }))
+    await at("beds_dynamodb_write", () => request({ template: "bench_kv", op: "create", data: { id: `w-${unique++}`, payload } }))
+  }
+  await raw.close()
+  return points
+}
+
+const soak = async (env: Environment) => {
+  const samples: Array<{ requests: number; rss_mb: number; heap_used_mb: number }> = []
+  let done = 0
+  let errors = 0
+  let nextSample = 100_000
+  const started = performance.now()
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (done < SOAK_TOTAL) {
+      done++
+      const reply = await env.client.request({ template: "bench_rel", op: "by_id", route: "read", query: { id: 1 + (done % 1000) } }).catch(() => undefined)
+      if (reply?.status !== "ok") errors++
+      if (done >= nextSample) {
+        nextSample += 100_000
+        const last = env.metrics.at(-1)
+        if (last !== undefined) {
+          samples.push({ requests: done, rss_mb: last.rss_mb, heap_used_mb: last.heap_used_mb })
+          console.log(`soak: ${done} requests, node rss ${last.rss_mb} MB, heap ${last.heap_used_mb} MB, ${Math.round(done / ((performance.now() - started) / 1000))} req/s`)
+        }
+      }
+    }
+  }))
+  return { requests: done, errors, seconds: round((performance.now() - started) / 1000, 1), samples }
+}
+
+// ---------------------------------------------------------------- reports
+
+const machine = async (env: Environment) => {
+  const [rabbit] = await Promise.all([run("rabbitmqctl", ["version"]).then((r) => r.stdout.trim())])
+  const [[versionRow]] = await env.db.query("SELECT VERSION() AS v") as unknown as [[{ v: string }]]
+  return {
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    memory_gib: round(os.totalmem() / 1024 ** 3, 1),
+    node: process.version,
+    rabbitmq: rabbit,
+    mariadb: versionRow.v
+  }
+}
+
+const ratios = (points: ReadonlyArray<Point>) => {
+  const pairs: Array<[string, string]> = [
+    ["beds_mariadb_read", "raw_echo_call_read"],
+    ["beds_mariadb_write", "raw_echo_call_write"],
+    ["beds_cached_read", "raw_echo"]
+  ]
+  return pairs.flatMap(([beds, rawName]) =>
+    CONCURRENCY.map((c) => {
+      const b = points.find((p) => p.scenario === beds && p.concurrency === c)!
+      const r = points.find((p) => p.scenario === rawName && p.concurrency === c)!
+      return {
+        beds,
+        raw: rawName,
+        concurrency: c,
+        throughput_ratio: round(b.rps / r.rps),
+        p99_ratio: round(b.p99_ms / Math.max(0.01, r.p99_ms)),
+        node_cpu_us: b.cpu_us_per_req["node"]!,
+        raw_worker_cpu_us: r.cpu_us_per_req["raw_worker"]!,
+        cpu_ratio: round(b.cpu_us_per_req["node"]! / Math.max(1, r.cpu_us_per_req["raw_worker"]!))
+      }
+    }))
+}
+
+const markdown = (result: Awaited<ReturnType<typeof collect>>) => {
+  const m = result.machine
+  const lines = [
+    `Run ${result.at} on ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB; Node ${m.node}, RabbitMQ ${m.rabbitmq}, MariaDB ${m.mariadb}.`,
+    "",
+    "| scenario | in flight | req/s | p50 ms | p95 ms | p99 ms | errors | node µs/req | raw worker µs/req | RabbitMQ µs/req | MariaDB µs/req | client µs/req |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...result.points.map((p) =>
+      `| ${p.scenario} | ${p.concurrency} | ${p.rps} | ${p.p50_ms} | ${p.p95_ms} | ${p.p99_ms} | ${p.errors} | ${p.cpu_us_per_req["node"]} | ${p.cpu_us_per_req["raw_worker"]} | ${p.cpu_us_per_req["rabbitmq"]} | ${p.cpu_us_per_req["mariadb"]} | ${p.cpu_us_per_req["bench_client"]} |`),
+    "",
+    "| BEDS | raw | in flight | throughput BEDS/raw | p99 BEDS/raw | node µs/req | raw worker µs/req | CPU BEDS/raw |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...result.ratios.map((r) =>
+      `| ${r.beds} | ${r.raw} | ${r.concurrency} | ${r.throughput_ratio} | ${r.p99_ratio} | ${r.node_cpu_us} | ${r.raw_worker_cpu_us} | ${r.cpu_ratio} |`),
+    "",
+    `Node memory: RSS ${result.memory.before?.rss_mb} MB and heap ${result.memory.before?.heap_used_mb} MB before, ` +
+      `RSS ${result.memory.after?.rss_mb} MB and heap ${result.memory.after?.heap_used_mb} MB after. Pools: ${result.memory.after?.pools}.`
+  ]
+  return lines.join("\n")
+}
+
+const collect = async (env: Environment) => {
+  const before = env.metrics.at(-1)
+  const points = await benchmark(env)
+  await new Promise((resolve) => setTimeout(resolve, 1_200))
+  return {
+    at: new Date().toISOString(),
+    machine: await machine(env),
+    points,
+    ratios: ratios(points),
+    memory: { before, after: env.metrics.at(-1) }
+  }
+}
+
+const main = async () => {
+  const env = await setUp()
+  try {
+    await mkdir(path.join(root, "bench", "results"), { recursive: true })
+    if (SOAK) {
+      const result = { at: new Date().toISOString(), machine: await machine(env), soak: await soak(env) }
+      const file = path.join(root, "bench", "results", `soak-${result.at.replace(/[:.]/g, "-")}.json`)
+      await writeFile(file, JSON.stringify(result, null, 2))
+      const first = result.soak.samples[0]
+      const last = result.soak.samples.at(-1)
+      console.log(`soak: ${result.soak.requests} requests in ${result.soak.seconds} s, ${result.soak.errors} errors; heap after 100k ${first?.heap_used_mb} MB, after 1M ${last?.heap_used_mb} MB; ${file}`)
+      return
+    }
+    const result = await collect(env)
+    const file = path.join(root, "bench", "results", `bench-${result.at.replace(/[:.]/g, "-")}.json`)
+    await writeFile(file, JSON.stringify(result, null, 2))
+    const table = markdown(result)
+    console.log(`\n${table}\n\nresults: ${file}`)
+    if (!QUICK) {
+      const doc = path.join(root, "BENCHMARKS.md")
+      const text = await readFile(doc, "utf8")
+      const updated = text.replace(/<!-- latest:start -->[\s\S]*<!-- latest:end -->/, `<!-- latest:start -->\n${table}\n<!-- latest:end -->`)
+      await writeFile(doc, updated)
+      console.log("BENCHMARKS.md updated")
+    }
+  } finally {
+    await tearDown(env)
+  }
+}
+
+main().then(() => process.exit(0), (error) => {
+  console.error("bench failed:", error)
+  process.exit(1)
+})
