@@ -19,11 +19,15 @@ import { startDynalite, startJongodb } from "../../scripts/local-services.mjs"
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL("../..", import.meta.url))
-const args = new Set(process.argv.slice(2))
+const argv = process.argv.slice(2)
+const args = new Set(argv)
+const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 const SOAK = args.has("--soak")
 const QUICK = args.has("--quick") // a smoke run: short points, for checking the harness itself
 const POINT_MS = QUICK ? 700 : 4_000
-const CONCURRENCY = [1, 16, 64, 256]
+/** --concurrency=64 and --only=beds_mariadb_read,raw_echo narrow the run (e.g. for a profile). */
+const CONCURRENCY = option("concurrency")?.split(",").map(Number) ?? [1, 16, 64, 256]
+const ONLY = option("only")?.split(",")
 const SOAK_TOTAL = 1_000_000
 
 // ---------------------------------------------------------------- measuring
@@ -249,8 +253,10 @@ const benchmark = async (env: Environment) => {
   let unique = 0
 
   for (const concurrency of CONCURRENCY) {
-    const at = (scenario: string, send: (i: number) => Promise<boolean>, count?: number) =>
-      measure(scenario, concurrency, { ms: POINT_MS, ...(count === undefined ? {} : { count }) }, env.pids, send).then((p) => points.push(p))
+    const at = async (scenario: string, send: (i: number) => Promise<boolean>, count?: number) => {
+      if (ONLY !== undefined && !ONLY.includes(scenario)) return
+      await measure(scenario, concurrency, { ms: POINT_MS, ...(count === undefined ? {} : { count }) }, env.pids, send).then((p) => points.push(p))
+    }
     await at("raw_echo", () => raw.request({ kind: "echo", payload }))
     await at("raw_echo_call_read", (i) => raw.request({ kind: "read", id: 1 + (i % 1000) }))
     await at("raw_echo_call_write", () => raw.request({ kind: "write", payload }))
@@ -317,10 +323,11 @@ const ratios = (points: ReadonlyArray<Point>) => {
     ["beds_cached_read", "raw_echo"]
   ]
   return pairs.flatMap(([beds, rawName]) =>
-    CONCURRENCY.map((c) => {
-      const b = points.find((p) => p.scenario === beds && p.concurrency === c)!
-      const r = points.find((p) => p.scenario === rawName && p.concurrency === c)!
-      return {
+    CONCURRENCY.flatMap((c) => {
+      const b = points.find((p) => p.scenario === beds && p.concurrency === c)
+      const r = points.find((p) => p.scenario === rawName && p.concurrency === c)
+      if (b === undefined || r === undefined) return []
+      return [{
         beds,
         raw: rawName,
         concurrency: c,
@@ -329,7 +336,7 @@ const ratios = (points: ReadonlyArray<Point>) => {
         node_cpu_us: b.cpu_us_per_req["node"]!,
         raw_worker_cpu_us: r.cpu_us_per_req["raw_worker"]!,
         cpu_ratio: round(b.cpu_us_per_req["node"]! / Math.max(1, r.cpu_us_per_req["raw_worker"]!))
-      }
+      }]
     }))
 }
 
@@ -385,7 +392,7 @@ const main = async () => {
     await writeFile(file, JSON.stringify(result, null, 2))
     const table = markdown(result)
     console.log(`\n${table}\n\nresults: ${file}`)
-    if (!QUICK) {
+    if (!QUICK && ONLY === undefined && option("concurrency") === undefined) {
       const doc = path.join(root, "BENCHMARKS.md")
       const text = await readFile(doc, "utf8")
       const updated = text.replace(/<!-- latest:start -->[\s\S]*<!-- latest:end -->/, `<!-- latest:start -->\n${table}\n<!-- latest:end -->`)
