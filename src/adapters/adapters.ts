@@ -1,40 +1,39 @@
-import { Reactivity } from "@effect/experimental"
-import { Effect, Either, Layer } from "effect"
-import type { BedsConfig } from "../config/schema.js"
-import { Adapters } from "../core/factory.js"
-import type { NamasteCoreService } from "../core/namaste-core.js"
-import type { AdapterName } from "../templates/schema.js"
-import { makeDynamoDbCore } from "./dynamodb/core.js"
-import { makeMariaDbCore } from "./mariadb/core.js"
-import { makeMongoDbCore } from "./mongodb/core.js"
-import { loadPipelines } from "./mongodb/pipelines.js"
 import { NodeContext } from "@effect/platform-node"
+import { Context, Effect, Either, Layer } from "effect"
 import path from "node:path"
+import type { BedsConfig } from "../config/schema.js"
+import { reasonOf } from "../core/errors.js"
+import { Adapters } from "../core/factory.js"
+import { NamasteCore, type NamasteCoreService } from "../core/namaste-core.js"
+import type { AdapterName } from "../templates/schema.js"
+import { DynamoDbCoreLive, MariaDbCoreLive, MongoDbCoreLive } from "./layers.js"
+import { loadPipelines } from "./mongodb/pipelines.js"
 import { defaultSchemaDirectory } from "../startup.js"
 
 /** The DBA's schema files: config's templates.schema_directory, or schema/ beside the build. */
 export const schemaDirectory = (config: BedsConfig) => config.templates.schema_directory ?? defaultSchemaDirectory
 
-/** Builds one adapter from config; its connections close with the scope. */
+/** Builds one adapter from its layer; its connections close with the calling scope. */
 export const makeAdapter = (config: BedsConfig, name: AdapterName) => {
-  switch (name) {
-    case "mariadb":
-      return makeMariaDbCore({
-        master: config.mariadb.master,
-        secondary: config.mariadb.secondary,
-        maxConnections: 16,
-        connectTimeoutMs: config.ipl.step_timeout_ms
-      }).pipe(Effect.provide(Reactivity.layer), Effect.mapError((error) => `mariadb: ${error.message}`))
-    case "dynamodb":
-      return makeDynamoDbCore(config.dynamodb, { timeoutMs: config.ipl.step_timeout_ms })
-    case "mongodb":
-      return loadPipelines(path.join(schemaDirectory(config), "mongodb", "pipelines")).pipe(
-        Effect.flatMap((pipelines) =>
-          makeMongoDbCore(config.mongodb, { appName: `beds ${config.node.id}`, timeoutMs: config.ipl.step_timeout_ms, pipelines })),
-        Effect.provide(NodeContext.layer),
-        Effect.mapError((error) => `mongodb: ${error.message}`)
-      )
+  const layer = (): Layer.Layer<NamasteCore, unknown> => {
+    switch (name) {
+      case "mariadb":
+        return MariaDbCoreLive(config)
+      case "dynamodb":
+        return DynamoDbCoreLive(config)
+      case "mongodb":
+        return Layer.unwrapEffect(
+          loadPipelines(path.join(schemaDirectory(config), "mongodb", "pipelines")).pipe(
+            Effect.map((pipelines) => MongoDbCoreLive(config, pipelines)),
+            Effect.provide(NodeContext.layer)
+          )
+        )
+    }
   }
+  return Layer.build(layer()).pipe(
+    Effect.map((context) => Context.get(context, NamasteCore)),
+    Effect.mapError((error) => `${name}: ${reasonOf(error)}`)
+  )
 }
 
 /**

@@ -7,6 +7,7 @@ import { promisify } from "node:util"
 import { afterEach, describe, expect, it } from "vitest"
 import { connectBedsClient } from "../../src/client/promise.js"
 import { repoRoot, serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
+import { notesSchema, notesTemplate } from "../support/notes-domain.js"
 import { testServices } from "../support/services.js"
 
 const run = promisify(execFile)
@@ -33,39 +34,6 @@ const scratchDomainDirs = async () => {
   return { templates: path.join(root, "templates"), schema: path.join(root, "schema") }
 }
 
-const notesTemplate = `
-template_version = 1
-name = "notes"
-acronym = "NTE"
-store = "rel"
-adapter = "mariadb"
-key = "id"
-
-[fields.id]
-type = "integer"
-min = 1
-
-[fields.body]
-type = "string"
-required = true
-max_length = 500
-
-[operations.create]
-object = "nte_create"
-params = ["body"]
-
-[operations.fetch]
-object = "nte_view"
-`
-const notesSchema = `
-CREATE TABLE IF NOT EXISTS nte_notes (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, body VARCHAR(500) NOT NULL) ENGINE = InnoDB;
-CREATE OR REPLACE VIEW nte_view AS SELECT id, body FROM nte_notes;
-CREATE OR REPLACE PROCEDURE nte_create(IN p_body VARCHAR(500))
-BEGIN
-  INSERT INTO nte_notes (body) VALUES (p_body);
-  SELECT id, body FROM nte_notes WHERE id = LAST_INSERT_ID();
-END;
-`
 
 describe("domains are files", () => {
   it("adding a domain is adding a template and its schema objects: a node started on them serves it over AMQP", async () => {
