@@ -187,7 +187,12 @@ const setUp = async (): Promise<Environment> => {
   await db.query("INSERT INTO bnr_items (payload) VALUES ?", [rows])
 
   const metrics: Environment["metrics"] = []
-  const nodeArgs = args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results")}`] : []
+  // Soak only: --expose-gc makes the node's metrics line collect garbage before sampling (live heap,
+  // see metrics.ts); in the sweep a collection every second would cost throughput.
+  const nodeArgs = [
+    ...(SOAK ? ["--expose-gc"] : []),
+    ...(args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results")}`] : [])
+  ]
   const node = spawn(process.execPath, [...nodeArgs, path.join(root, "dist", "main.js")], { env, stdio: ["ignore", "pipe", "inherit"] })
   cleanups.push(() => new Promise((resolve) => {
     if (node.exitCode !== null) return resolve(undefined)
