@@ -1,12 +1,16 @@
 // Local stand-ins for the services this machine does not run: jongodb (a MongoDB-wire in-memory
 // server) and dynalite (a DynamoDB implementation). Used by `npm run up` and the test global setup.
 // Plain JavaScript so it runs before anything is built.
-import { spawn } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { createRequire } from "node:module"
 import net from "node:net"
 import path from "node:path"
 
+import { promisify } from "node:util"
+
 const require = createRequire(import.meta.url)
+const run = promisify(execFile)
 
 /** A port nothing listens on right now (the OS picks it). */
 export const freePort = () =>
@@ -93,3 +97,29 @@ const stopChild = (child, graceMs) =>
     })
     child.kill("SIGTERM")
   })
+
+/** Creates a RabbitMQ vhost that guest may use; resolves with the function that deletes it. */
+export const addVhost = async (name) => {
+  await run("rabbitmqctl", ["add_vhost", name])
+  await run("rabbitmqctl", ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"])
+  return () => run("rabbitmqctl", ["delete_vhost", name]).then(() => undefined)
+}
+
+/** Creates a MariaDB database (as root, over TCP); resolves with the function that drops it. */
+export const addDatabase = async (name) => {
+  const mysql = (await import("mysql2/promise")).default
+  const query = async (sql) => {
+    const connection = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "" })
+    try {
+      await connection.query(sql)
+    } finally {
+      await connection.end()
+    }
+  }
+  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`not a database name: ${name}`)
+  await query(`CREATE DATABASE \`${name}\``)
+  return () => query(`DROP DATABASE IF EXISTS \`${name}\``)
+}
+
+/** A name no other run uses: prefix, time, randomness. */
+export const uniqueName = (prefix) => `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`

@@ -4,7 +4,7 @@
 // through the full path and samples the node's heap and RSS. See BENCHMARKS.md.
 import amqp from "amqplib"
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process"
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
@@ -15,7 +15,7 @@ import { stringify } from "smol-toml"
 import { connectBedsClient, type BedsClientPromise } from "../client/promise.js"
 import type { RequestOptions } from "../client/client.js"
 // The plain-JavaScript helper the tests and `npm run up` use (typed by scripts/local-services.d.mts).
-import { startDynalite, startJongodb } from "../../scripts/local-services.mjs"
+import { addDatabase, addVhost, startDynalite, startJongodb, uniqueName } from "../../scripts/local-services.mjs"
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL("../..", import.meta.url))
@@ -143,19 +143,10 @@ interface Environment {
 
 const setUp = async (): Promise<Environment> => {
   const cleanups: Array<() => Promise<unknown>> = []
-  const runId = `bench_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`
+  const runId = uniqueName("bench")
   await run("bash", [path.join(root, "scripts", "ensure-services.sh")])
-  await run("rabbitmqctl", ["add_vhost", runId])
-  cleanups.push(() => run("rabbitmqctl", ["delete_vhost", runId]))
-  await run("rabbitmqctl", ["set_permissions", "-p", runId, "guest", ".*", ".*", ".*"])
-  const admin = await mysql.createConnection({ host: "127.0.0.1", user: "root", password: "" })
-  await admin.query(`CREATE DATABASE \`${runId}\``)
-  await admin.end()
-  cleanups.push(async () => {
-    const c = await mysql.createConnection({ host: "127.0.0.1", user: "root", password: "" })
-    await c.query(`DROP DATABASE IF EXISTS \`${runId}\``)
-    await c.end()
-  })
+  cleanups.push(await addVhost(runId))
+  cleanups.push(await addDatabase(runId))
   const mongo = await startJongodb()
   cleanups.push(mongo.stop)
   const dynamo = await startDynalite()

@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterEach, describe, expect, it } from "vitest"
+import { addVhost, uniqueName } from "../../scripts/local-services.mjs"
 import { connectBedsClient } from "../../src/client/promise.js"
 import { repoRoot, serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
 import { notesSchema, notesTemplate } from "../support/notes-domain.js"
@@ -18,10 +18,8 @@ afterEach(async () => {
 })
 
 const scratchVhost = async () => {
-  const vhost = `beds_t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
-  await run("rabbitmqctl", ["add_vhost", vhost])
-  cleanups.push(() => run("rabbitmqctl", ["delete_vhost", vhost]))
-  await run("rabbitmqctl", ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+  const vhost = uniqueName("beds_t")
+  cleanups.push(await addVhost(vhost))
   return vhost
 }
 

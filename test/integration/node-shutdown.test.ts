@@ -1,14 +1,11 @@
 import amqp from "amqplib"
-import { execFile } from "node:child_process"
-import { randomBytes } from "node:crypto"
-import { promisify } from "node:util"
 import { afterEach, describe, expect, it } from "vitest"
+import { addVhost, uniqueName } from "../../scripts/local-services.mjs"
 import { connectBedsClient } from "../../src/client/promise.js"
 import { brokerQueues } from "../../src/transport/topology.js"
 import { serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
 import { testServices } from "../support/services.js"
 
-const run = promisify(execFile)
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined)
@@ -16,10 +13,8 @@ afterEach(async () => {
 
 describe("node dist/main.js under load", () => {
   it("SIGTERM under load: the node exits 0 and every request was either answered or is still in its queue", async () => {
-    const vhost = `beds_t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
-    await run("rabbitmqctl", ["add_vhost", vhost])
-    cleanups.push(() => run("rabbitmqctl", ["delete_vhost", vhost]))
-    await run("rabbitmqctl", ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+    const vhost = uniqueName("beds_t")
+    cleanups.push(await addVhost(vhost))
 
     const overrides = serviceOverrides(testServices(), "load1")
     const configDir = await writeConfigDir({

@@ -1,12 +1,10 @@
 import { execFile } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { promisify } from "node:util"
-import mysql from "mysql2/promise"
 import type { TestProject } from "vitest/node"
-import { isListening, startDynalite, startJongodb } from "../../scripts/local-services.mjs"
+import { addDatabase, addVhost, isListening, startDynalite, startJongodb, uniqueName } from "../../scripts/local-services.mjs"
 import type { TestServices } from "./services.js"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Redacted } from "effect"
@@ -23,24 +21,14 @@ export default async function setup(project: TestProject) {
   if (!(await isListening(5672)) || !(await isListening(3306))) {
     await run("bash", [path.join(import.meta.dirname, "../../scripts/ensure-services.sh")])
   }
-  const runId = `beds_t_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`
+  const runId = uniqueName("beds_t")
   const cleanups: Array<() => Promise<unknown>> = []
   const teardown = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => console.error("teardown:", error))
   }
   try {
-    await run("rabbitmqctl", ["add_vhost", runId])
-    cleanups.push(() => run("rabbitmqctl", ["delete_vhost", runId]))
-    await run("rabbitmqctl", ["set_permissions", "-p", runId, "guest", ".*", ".*", ".*"])
-
-    const admin = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "" })
-    await admin.query(`CREATE DATABASE \`${runId}\``)
-    await admin.end()
-    cleanups.push(async () => {
-      const connection = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "" })
-      await connection.query(`DROP DATABASE IF EXISTS \`${runId}\``)
-      await connection.end()
-    })
+    cleanups.push(await addVhost(runId))
+    cleanups.push(await addDatabase(runId))
 
     const mongo = await startJongodb()
     cleanups.push(mongo.stop)

@@ -1,22 +1,20 @@
 import { execFile } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { promisify } from "node:util"
 import amqp from "amqplib"
 import { Effect, Redacted } from "effect"
 import type { RabbitMqConfig } from "../../src/transport/connect.js"
+import { addVhost, uniqueName } from "../../scripts/local-services.mjs"
 
 const run = promisify(execFile)
 
 /** A vhost of this test's own (queues and bindings cannot leak between tests), deleted at scope end. */
 export const scopedVhost = Effect.acquireRelease(
   Effect.promise(async () => {
-    const name = `beds_t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
-    await run("rabbitmqctl", ["add_vhost", name])
-    await run("rabbitmqctl", ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"])
-    return name
+    const name = uniqueName("beds_t")
+    return { name, remove: await addVhost(name) }
   }),
-  (name) => Effect.promise(() => run("rabbitmqctl", ["delete_vhost", name]).catch(() => undefined))
-)
+  ({ remove }) => Effect.promise(() => remove().catch(() => undefined))
+).pipe(Effect.map(({ name }) => name))
 
 export const rabbitConfig = (vhost: string): RabbitMqConfig => ({
   host: "127.0.0.1",
