@@ -1,6 +1,6 @@
 import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib"
 import { Cause, Clock, Data, Duration, Effect, Exit, Schedule } from "effect"
-import type { Lineage } from "../protocol/envelope.js"
+import type { Request } from "../protocol/envelope.js"
 import { codeOf, type OperationError } from "../protocol/errors.js"
 import { ackMessage, publishConfirmed, publishUnconfirmed } from "../transport/channel.js"
 import { Dispatch } from "./dispatch.js"
@@ -38,47 +38,45 @@ export const makeMessageHandler = (options: HandlerOptions) => {
     ),
     while: (error: OperationError) => error._tag === "Unavailable"
   }
-  return (channel: ConfirmChannel, message: ConsumeMessage) => Effect.gen(function*() {
-    const dispatch = yield* Dispatch
-    const ingress = decodeDelivery(message)
-    let outcome: Outcome
-    let lineage: Lineage | undefined
-    if (ingress._tag === "Refused") {
-      outcome = { _tag: "Refused", reason: ingress.reason }
-    } else {
-      const { request } = ingress
-      lineage = request.lineage
+  /** Runs a decoded request to its outcome; undefined when interrupted (shutdown mid-operation). */
+  const outcomeOf = (request: Request, route: string) =>
+    Effect.gen(function*() {
+      const dispatch = yield* Dispatch
       const now = yield* Clock.currentTimeMillis
       const remainingMs = request.deadline === undefined ? undefined : request.deadline - now
       const exit = remainingMs !== undefined && remainingMs <= 0
         ? Exit.fail(new DeadlinePassed())
-        : yield* dispatch.run(request, message.fields.routingKey.slice(0, message.fields.routingKey.indexOf("."))).pipe(
+        : yield* dispatch.run(request, route).pipe(
           Effect.retry(transientRetry),
           (run) => remainingMs === undefined ? run : run.pipe(
             Effect.timeoutFail({ duration: Duration.millis(remainingMs), onTimeout: () => new DeadlinePassed() })
           ),
           Effect.exit
         )
-      if (Exit.isSuccess(exit)) {
-        outcome = { _tag: "Succeeded", data: exit.value }
-      } else if (Cause.isInterruptedOnly(exit.cause)) {
-        // Shutting down mid-operation: leave the message unacked; RabbitMQ keeps it for another broker.
-        return { _tag: "Interrupted" } as Handled
-      } else {
-        const failure = Cause.failureOption(exit.cause)
-        if (failure._tag === "Some") {
-          const error = failure.value
-          outcome = error._tag === "DeadlinePassed"
-            ? { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
-            : { _tag: "Failed", code: codeOf(error), message: error.message }
-        } else {
-          outcome = { _tag: "Defect", reference: request.lineage.eventId }
-          yield* Effect.logError(`defect while handling ${request.template}.${request.op}`, exit.cause).pipe(
-            Effect.annotateLogs({ eventId: request.lineage.eventId })
-          )
-        }
+      if (Exit.isSuccess(exit)) return { _tag: "Succeeded", data: exit.value } as Outcome
+      // Shutting down mid-operation: the message stays unacked; RabbitMQ keeps it for another broker.
+      if (Cause.isInterruptedOnly(exit.cause)) return undefined
+      const failure = Cause.failureOption(exit.cause)
+      if (failure._tag === "Some") {
+        const error = failure.value
+        return (error._tag === "DeadlinePassed"
+          ? { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
+          : { _tag: "Failed", code: codeOf(error), message: error.message }) as Outcome
       }
-    }
+      yield* Effect.logError(`defect while handling ${request.template}.${request.op}`, exit.cause).pipe(
+        Effect.annotateLogs({ eventId: request.lineage.eventId })
+      )
+      return { _tag: "Defect", reference: request.lineage.eventId } as Outcome
+    })
+
+  return (channel: ConfirmChannel, message: ConsumeMessage) => Effect.gen(function*() {
+    const ingress = decodeDelivery(message)
+    const route = message.fields.routingKey.slice(0, message.fields.routingKey.indexOf("."))
+    const outcome: Outcome | undefined = ingress._tag === "Refused"
+      ? { _tag: "Refused", reason: ingress.reason }
+      : yield* outcomeOf(ingress.request, route)
+    if (outcome === undefined) return { _tag: "Interrupted" } as Handled
+    const lineage = ingress._tag === "Accepted" ? ingress.request.lineage : undefined
 
     const settlement = settle(outcome, lineage)
     const reliable = ingress._tag === "Accepted" ? ingress.persistent : true
