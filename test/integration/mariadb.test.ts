@@ -4,7 +4,15 @@ import { BrokerPools, BrokerPoolsLive } from "../../src/brokers/pool.js"
 import { BedsClient, BedsClientLive } from "../../src/client/client.js"
 import type { Reply } from "../../src/protocol/envelope.js"
 import { AmqpConnectionLive } from "../../src/transport/connection.js"
-import { applyShippedMariaDbSchema, factoryLayer } from "../support/templates.js"
+import { Reactivity } from "@effect/experimental"
+import { NodeContext } from "@effect/platform-node"
+import mysql from "mysql2/promise"
+import path from "node:path"
+import { addDatabase, uniqueName } from "../../scripts/local-services.mjs"
+import { makeMariaDbCore } from "../../src/adapters/mariadb/core.js"
+import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
+import { repoRoot } from "../support/node-process.js"
+import { applyShippedMariaDbSchema, factoryLayer, mariaDbEndpoint, shippedTemplates } from "../support/templates.js"
 import { rabbitConfig, scopedVhost } from "../support/rabbit.js"
 import { testServices } from "../support/services.js"
 
@@ -87,5 +95,37 @@ describe("MariaDB end to end: request on RabbitMQ -> broker -> factory -> adapte
       }
       const wrongRoute = yield* client.request({ template: "customers", op: "create", route: "read", data: { name: "A", email: "a@b.c" } })
       expect(wrongRoute.status === "error" && wrongRoute.error.message).toBe("customers.create is a write: send it on route write, not read")
+    }), { timeout: 60_000 })
+})
+
+describe("MariaDB adapter: master and secondary", () => {
+  it.scopedLive("writes go to the master, reads to the secondary when one is configured", () =>
+    Effect.gen(function*() {
+      // No replica here: a second database with the same objects stands in, so the routing shows.
+      const secondaryName = uniqueName("beds_t_replica")
+      const drop = yield* Effect.promise(() => addDatabase(secondaryName))
+      yield* Effect.addFinalizer(() => Effect.promise(() => drop()))
+      const master = mariaDbEndpoint(services)
+      const secondary = { ...master, database: secondaryName }
+      yield* applyMariaDbSchema(secondary, path.join(repoRoot, "schema", "mariadb")).pipe(Effect.provide(NodeContext.layer))
+      const core = yield* makeMariaDbCore({ master, secondary, maxConnections: 2, connectTimeoutMs: 5_000 }).pipe(Effect.provide(Reactivity.layer))
+      const template = (yield* shippedTemplates).find((t) => t.name === "customers")!
+      const call = (object: string, values: Record<string, unknown>, params: ReadonlyArray<string>) => ({ template, object, values, params })
+
+      const email = `split.${services.runId}@example.com`
+      const created = yield* core.createRecord(call("cus_create", { name: "Split", email }, ["name", "email", "tier", "credit_limit", "active"]))
+      // The row is on the master only: a fetch (the view, read side) finds nothing.
+      expect(yield* core.fetchRecords(call("cus_view", { id: created["id"] }, []))).toStrictEqual([])
+      // Put a row with that id on the secondary: now the fetch returns the secondary's row.
+      yield* Effect.promise(async () => {
+        const db = await mysql.createConnection({ host: "127.0.0.1", user: "root", password: "", database: secondaryName })
+        await db.query("INSERT INTO cus_customers (id, name, email) VALUES (?, 'On the replica', ?)", [created["id"], email])
+        await db.end()
+      })
+      expect(yield* core.fetchRecords(call("cus_view", { id: created["id"] }, []))).toMatchObject([{ id: created["id"], name: "On the replica" }])
+      // A named read is a read too; a write goes to the master whatever the secondary holds.
+      expect(yield* core.callOperation({ ...call("cus_by_email", { email }, ["email"]), kind: "read" })).toMatchObject([{ name: "On the replica" }])
+      const updated = yield* core.updateRecord(call("cus_update", { id: created["id"], name: "Master", version: 1 }, ["id", "name", "email", "tier", "credit_limit", "active"]))
+      expect(updated).toMatchObject({ name: "Master", version: 2 })
     }), { timeout: 60_000 })
 })
