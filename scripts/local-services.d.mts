@@ -5,3 +5,4 @@ export declare const startDynalite: (options?: { port?: number }) => Promise<{ e
 export declare const addVhost: (name: string) => Promise<() => Promise<void>>
 export declare const addDatabase: (name: string) => Promise<() => Promise<void>>
 export declare const uniqueName: (prefix: string) => string
+export declare const startIsolatedServices: (prefix: string) => Promise<{ runId: string; mongoUri: string; dynamoEndpoint: string; stop: () => Promise<void> }>

@@ -123,3 +123,27 @@ export const addDatabase = async (name) => {
 
 /** A name no other run uses: prefix, time, randomness. */
 export const uniqueName = (prefix) => `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`
+
+/**
+ * Everything one run (a test run, a benchmark) uses of its own: a vhost and a database named
+ * `{prefix}_…`, a jongodb and a dynalite on free ports. `stop` removes all of it, in reverse.
+ */
+export const startIsolatedServices = async (prefix) => {
+  const runId = uniqueName(prefix)
+  const cleanups = []
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => console.error("cleanup:", error))
+  }
+  try {
+    cleanups.push(await addVhost(runId))
+    cleanups.push(await addDatabase(runId))
+    const mongo = await startJongodb()
+    cleanups.push(mongo.stop)
+    const dynamo = await startDynalite()
+    cleanups.push(dynamo.stop)
+    return { runId, mongoUri: mongo.uri, dynamoEndpoint: dynamo.endpoint, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}

@@ -15,7 +15,7 @@ import { stringify } from "smol-toml"
 import { connectBedsClient, type BedsClientPromise } from "../client/promise.js"
 import type { RequestOptions } from "../client/client.js"
 // The plain-JavaScript helper the tests and `npm run up` use (typed by scripts/local-services.d.mts).
-import { addDatabase, addVhost, startDynalite, startJongodb, uniqueName } from "../../scripts/local-services.mjs"
+import { startIsolatedServices } from "../../scripts/local-services.mjs"
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL("../..", import.meta.url))
@@ -143,14 +143,10 @@ interface Environment {
 
 const setUp = async (): Promise<Environment> => {
   const cleanups: Array<() => Promise<unknown>> = []
-  const runId = uniqueName("bench")
   await run("bash", [path.join(root, "scripts", "ensure-services.sh")])
-  cleanups.push(await addVhost(runId))
-  cleanups.push(await addDatabase(runId))
-  const mongo = await startJongodb()
-  cleanups.push(mongo.stop)
-  const dynamo = await startDynalite()
-  cleanups.push(dynamo.stop)
+  const isolated = await startIsolatedServices("bench")
+  cleanups.push(isolated.stop)
+  const { runId } = isolated
 
   const configDir = await mkdtemp(path.join(os.tmpdir(), "beds-bench-"))
   cleanups.push(() => rm(configDir, { recursive: true, force: true }))
@@ -163,8 +159,8 @@ const setUp = async (): Promise<Environment> => {
     logging: { level: "info", format: "json" },
     rabbitmq: { vhost: runId, username: "guest", password: "guest" },
     mariadb: { master: { database: runId, username: "root", password: "" } },
-    mongodb: { uri: mongo.uri, database: runId },
-    dynamodb: { endpoint: dynamo.endpoint, access_key_id: "local", secret_access_key: "local" },
+    mongodb: { uri: isolated.mongoUri, database: runId },
+    dynamodb: { endpoint: isolated.dynamoEndpoint, access_key_id: "local", secret_access_key: "local" },
     shared_fs: { path: shared },
     templates: { directory: path.join(root, "bench", "templates"), schema_directory: path.join(root, "bench", "schema") },
     metrics: { interval_s: 1 }

@@ -25,6 +25,8 @@ export interface Refused {
 }
 
 const decodeRequest = Schema.decodeUnknownEither(Request, { onExcessProperty: "error" })
+// One decoder for every message (it holds no state between fatal-mode decodes).
+const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 /** The one place a message body is trusted: decoded with Schema, checked against its routing key. */
 export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "properties" | "fields">): Accepted | Refused => {
@@ -43,7 +45,7 @@ export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "proper
   }
   let body: unknown
   try {
-    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(message.content))
+    body = JSON.parse(utf8.decode(message.content))
   } catch (error) {
     return refuse(`body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`)
   }

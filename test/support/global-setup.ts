@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import path from "node:path"
 import { promisify } from "node:util"
 import type { TestProject } from "vitest/node"
-import { addDatabase, addVhost, isListening, startDynalite, startJongodb, uniqueName } from "../../scripts/local-services.mjs"
+import { isListening, startIsolatedServices } from "../../scripts/local-services.mjs"
 import type { TestServices } from "./services.js"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Redacted } from "effect"
@@ -21,25 +21,20 @@ export default async function setup(project: TestProject) {
   if (!(await isListening(5672)) || !(await isListening(3306))) {
     await run("bash", [path.join(import.meta.dirname, "../../scripts/ensure-services.sh")])
   }
-  const runId = uniqueName("beds_t")
   const cleanups: Array<() => Promise<unknown>> = []
   const teardown = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => console.error("teardown:", error))
   }
   try {
-    cleanups.push(await addVhost(runId))
-    cleanups.push(await addDatabase(runId))
-
-    const mongo = await startJongodb()
-    cleanups.push(mongo.stop)
-    const dynamo = await startDynalite()
-    cleanups.push(dynamo.stop)
+    const isolated = await startIsolatedServices("beds_t")
+    cleanups.push(isolated.stop)
+    const { runId } = isolated
 
     // The shipped templates' DBA objects, applied as `npm run schema:apply` applies them.
     await Effect.runPromise(applySchemas(path.join(import.meta.dirname, "../../schema"), {
       mariadb: { host: "127.0.0.1", port: 3306, database: runId, username: "root", password: Redacted.make("") },
-      mongodb: { uri: Redacted.make(mongo.uri), database: runId },
-      dynamodb: { region: "us-east-1", endpoint: dynamo.endpoint, access_key_id: "local", secret_access_key: Redacted.make("local") }
+      mongodb: { uri: Redacted.make(isolated.mongoUri), database: runId },
+      dynamodb: { region: "us-east-1", endpoint: isolated.dynamoEndpoint, access_key_id: "local", secret_access_key: Redacted.make("local") }
     }).pipe(Effect.provide(NodeContext.layer)))
 
     const sharedDir = await mkdtemp(path.join(tmpdir(), `${runId}-`))
@@ -49,8 +44,8 @@ export default async function setup(project: TestProject) {
       runId,
       rabbitmq: { host: "127.0.0.1", port: 5672, vhost: runId, username: "guest", password: "guest" },
       mariadb: { host: "127.0.0.1", port: 3306, database: runId, username: "root", password: "" },
-      mongodb: { uri: mongo.uri, database: runId },
-      dynamodb: { endpoint: dynamo.endpoint, region: "us-east-1", accessKeyId: "local", secretAccessKey: "local" },
+      mongodb: { uri: isolated.mongoUri, database: runId },
+      dynamodb: { endpoint: isolated.dynamoEndpoint, region: "us-east-1", accessKeyId: "local", secretAccessKey: "local" },
       sharedDir
     }
     project.provide("services", services)
