@@ -1,4 +1,3 @@
-import { Reactivity } from "@effect/experimental"
 import { Context, Effect, Layer } from "effect"
 import type { BedsConfig } from "../config/schema.js"
 import { NamasteCore, type NamasteCoreService } from "../core/namaste-core.js"
@@ -24,7 +23,7 @@ export const MariaDbCoreLive = (config: BedsConfig) =>
       maxConnections: 16,
       connectTimeoutMs: config.ipl.step_timeout_ms
     }).pipe(Effect.map((core) => both(MariaDbCore, core)))
-  ).pipe(Layer.provide(Reactivity.layer))
+  )
 
 export const MongoDbCoreLive = (config: BedsConfig, pipelines: ReadonlyMap<string, NamedPipeline>) =>
   Layer.scopedContext(

@@ -1,8 +1,6 @@
-import { Reactivity } from "@effect/experimental"
 import { FileSystem, Path } from "@effect/platform"
-import { MysqlClient } from "@effect/sql-mysql2"
 import { Effect } from "effect"
-import { mysqlClientConfig } from "../adapters/mariadb/client.js"
+import { openMariaDbPool } from "../adapters/mariadb/client.js"
 import type { MariaDbEndpoint } from "../config/schema.js"
 
 /**
@@ -14,14 +12,11 @@ export const applyMariaDbSchema = (endpoint: MariaDbEndpoint, directory: string)
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const client = yield* MysqlClient.make({
-      ...mysqlClientConfig(endpoint, { maxConnections: 1, connectTimeoutMs: 10_000 }),
-      poolConfig: { connectTimeout: 10_000, multipleStatements: true }
-    })
+    const client = yield* openMariaDbPool(endpoint, { maxConnections: 1, connectTimeoutMs: 10_000, multipleStatements: true })
     const files = (yield* fs.readDirectory(directory)).filter((name) => name.endsWith(".sql")).sort()
     for (const name of files) {
       const text = yield* fs.readFileString(path.join(directory, name))
-      yield* client.unsafe(text).unprepared
+      yield* client.script(text)
     }
     return files
-  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+  }).pipe(Effect.scoped)

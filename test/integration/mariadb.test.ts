@@ -4,7 +4,6 @@ import { BrokerPools, BrokerPoolsLive } from "../../src/brokers/pool.js"
 import { BedsClient, BedsClientLive } from "../../src/client/client.js"
 import type { Reply } from "../../src/protocol/envelope.js"
 import { AmqpConnectionLive } from "../../src/transport/connection.js"
-import { Reactivity } from "@effect/experimental"
 import { NodeContext } from "@effect/platform-node"
 import mysql from "mysql2/promise"
 import path from "node:path"
@@ -108,7 +107,7 @@ describe("MariaDB adapter: master and secondary", () => {
       const master = mariaDbEndpoint(services)
       const secondary = { ...master, database: secondaryName }
       yield* applyMariaDbSchema(secondary, path.join(repoRoot, "schema", "mariadb")).pipe(Effect.provide(NodeContext.layer))
-      const core = yield* makeMariaDbCore({ master, secondary, maxConnections: 2, connectTimeoutMs: 5_000 }).pipe(Effect.provide(Reactivity.layer))
+      const core = yield* makeMariaDbCore({ master, secondary, maxConnections: 2, connectTimeoutMs: 5_000 })
       const template = (yield* shippedTemplates).find((t) => t.name === "customers")!
       const call = (object: string, values: Record<string, unknown>, params: ReadonlyArray<string>) => ({ template, object, values, params })
 

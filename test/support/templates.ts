@@ -1,4 +1,3 @@
-import { Reactivity } from "@effect/experimental"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, Redacted } from "effect"
 import path from "node:path"
@@ -34,5 +33,5 @@ export const factoryLayer = (services: TestServices) =>
     Layer.provide(Layer.scoped(Adapters, Effect.map(
       makeMariaDbCore({ master: mariaDbEndpoint(services), secondary: undefined, maxConnections: 8, connectTimeoutMs: 5_000 }),
       (mariadb) => ({ mariadb })
-    )).pipe(Layer.provide(Reactivity.layer)))
+    )))
   )

@@ -1,11 +1,9 @@
-import { MysqlClient } from "@effect/sql-mysql2"
-import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import type { MariaDbEndpoint } from "../../config/schema.js"
 import type { CoreCall, NamasteCoreService, Row } from "../../core/namaste-core.js"
 import { Conflict, NotFound, Unavailable, ValidationFailed, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
-import { mysqlClientConfig } from "./client.js"
+import { type MariaDbPool, type MysqlFailed, openMariaDbPool } from "./client.js"
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
@@ -36,9 +34,9 @@ const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "PRO
  * (a missing object, a syntax error in a procedure) is a deployment defect, not the caller's: it
  * becomes a defect on purpose, so the message is dead-lettered and the cause logged.
  */
-export const classifyMysqlError = (error: SqlError): Effect.Effect<never, OperationError> => {
-  const cause = (error.cause ?? {}) as MysqlError
-  const message = cause.sqlMessage ?? cause.message ?? error.message
+export const classifyMysqlError = (error: MysqlFailed): Effect.Effect<never, OperationError> => {
+  const cause = (typeof error.cause === "object" && error.cause !== null ? error.cause : {}) as MysqlError
+  const message = cause.sqlMessage ?? cause.message ?? String(error.cause)
   if ((cause.errno !== undefined && TRANSIENT_ERRNOS.has(cause.errno)) || (cause.code !== undefined && TRANSIENT_CODES.has(cause.code))) {
     return Effect.fail(new Unavailable({ message: `mariadb: ${message}` }))
   }
@@ -88,17 +86,17 @@ export interface MariaDbCoreOptions {
 export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
   Effect.gen(function*() {
     const pool = (endpoint: MariaDbEndpoint) =>
-      MysqlClient.make(mysqlClientConfig(endpoint, { maxConnections: options.maxConnections, connectTimeoutMs: options.connectTimeoutMs }))
+      openMariaDbPool(endpoint, { maxConnections: options.maxConnections, connectTimeoutMs: options.connectTimeoutMs })
     const writer = yield* pool(options.master)
     // Reads go to the secondary when there is one.
     const reader = options.secondary === undefined ? writer : yield* pool(options.secondary)
 
-    const run = (client: MysqlClient.MysqlClient, text: string, values: ReadonlyArray<unknown>) =>
-      client.unsafe<Record<string, unknown>>(text, values as Array<unknown>).pipe(
+    const run = (client: MariaDbPool, text: string, values: ReadonlyArray<unknown>) =>
+      client.execute(text, values).pipe(
         Effect.catchAll(classifyMysqlError),
-        Effect.map((result) => firstResultSet(result as ReadonlyArray<unknown>))
+        Effect.map((result) => firstResultSet(Array.isArray(result) ? result : []))
       )
-    const callProcedure = (client: MysqlClient.MysqlClient, call: CoreCall, names: ReadonlyArray<string>) =>
+    const callProcedure = (client: MariaDbPool, call: CoreCall, names: ReadonlyArray<string>) =>
       run(
         client,
         `CALL ${quoted(call.object)}(${names.map(() => "?").join(", ")})`,
