@@ -1,8 +1,8 @@
 import { Deferred, Duration, Effect, FiberSet, Schema } from "effect"
 import { AmqpConnection } from "../transport/connection.js"
-import { awaitChannelClose, channelCall, openConfirmChannel } from "../transport/channel.js"
+import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
 import { brokerQueues, declareBrokerTopology } from "../transport/topology.js"
-import type { Dispatch } from "./dispatch.js"
+import { Dispatch } from "./dispatch.js"
 import { makeMessageHandler, type HandlerOptions } from "./handler.js"
 
 /** Everything one broker type's pool needs, from config. */
@@ -20,9 +20,9 @@ export interface BrokerSpec {
 export class BrokerStopped extends Schema.TaggedError<BrokerStopped>()("BrokerStopped", { reason: Schema.String }) {}
 
 /**
- * One broker instance: a confirm channel on the node's connection, the topology declared, a
- * consumer with `prefetch` messages in flight, each handled in its own fiber. It runs until its
- * channel closes, RabbitMQ cancels its consumer, or a handler hits a defect; then it stops
+ * One broker instance: a channel on the node's connection (and a confirm channel beside it for dead
+ * letters, see handler.ts), the topology declared, a consumer with `prefetch` messages in flight,
+ * each handled in its own fiber. It runs until a channel closes, RabbitMQ cancels its consumer, or a handler hits a defect; then it stops
  * consuming, lets in-flight messages finish (up to the drain timeout), closes its channel and
  * fails, and the supervisor starts a new one. Interrupted (shutdown), it drains the same way.
  */
@@ -30,16 +30,22 @@ export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effec
   Effect.scoped(Effect.gen(function*() {
     const amqp = yield* AmqpConnection
     const connection = yield* amqp.current
-    const channel = yield* openConfirmChannel(connection)
+    const channel = yield* openChannel(connection)
+    const confirms = yield* openConfirmChannel(connection)
+    const channels = { channel, confirms }
     const names = brokerQueues(spec.type)
     yield* declareBrokerTopology(channel, spec.type, { routes: spec.routes, queueType: spec.queueType })
     yield* channelCall(() => channel.prefetch(spec.prefetch))
 
     const inFlight = yield* FiberSet.make<unknown, unknown>()
-    // Handler fibers run in this fiber's runtime (Dispatch, logger) but belong to the set, not to this fiber.
-    const runInFlight = yield* FiberSet.runtime(inFlight)<Dispatch>()
+    // Handler fibers run in this fiber's runtime (logger, log level) but belong to the set, not to this fiber.
+    const runInFlight = yield* FiberSet.runtime(inFlight)<never>()
     const stop = yield* Deferred.make<never, BrokerStopped>()
-    const handleMessage = makeMessageHandler({ brokerType: spec.type, deadLetterExchange: names.deadLetterExchange, ...spec.retry })
+    const handleMessage = makeMessageHandler(yield* Dispatch, {
+      brokerType: spec.type,
+      deadLetterExchange: names.deadLetterExchange,
+      ...spec.retry
+    })
 
     const { consumerTag } = yield* channelCall(() =>
       channel.consume(names.queue, (message) => {
@@ -48,7 +54,7 @@ export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effec
           return
         }
         runInFlight(
-          handleMessage(channel, message).pipe(
+          handleMessage(channels, message).pipe(
             Effect.flatMap((handled) =>
               handled._tag === "Settled" && handled.replaceBroker
                 ? Deferred.fail(stop, new BrokerStopped({ reason: "a handler hit a defect" }))
@@ -68,8 +74,10 @@ export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effec
       )
     )
 
+    const closed = (reason: string) => new BrokerStopped({ reason: `channel closed: ${reason}` })
+    // raceFirst, not raceAll: each of these ends the broker by failing, and raceAll waits for a success.
     return yield* Effect.raceFirst(
-      awaitChannelClose(channel).pipe(Effect.flatMap((reason) => new BrokerStopped({ reason: `channel closed: ${reason}` }))),
+      Effect.raceFirst(awaitChannelClose(channel), awaitChannelClose(confirms)).pipe(Effect.flatMap(closed)),
       Deferred.await(stop)
     )
   }))

@@ -1,9 +1,9 @@
-import type { ConfirmChannel, ConsumeMessage, Options } from "amqplib"
-import { Cause, Clock, Data, Duration, Effect, Exit, Schedule } from "effect"
+import type { Channel, ConfirmChannel, ConsumeMessage, Options } from "amqplib"
+import { Cause, Clock, Data, Duration, Effect, Exit } from "effect"
 import type { Request } from "../protocol/envelope.js"
 import { codeOf, type OperationError } from "../protocol/errors.js"
 import { ackMessage, publishConfirmed, publishUnconfirmed } from "../transport/channel.js"
-import { Dispatch } from "./dispatch.js"
+import type { Dispatch } from "./dispatch.js"
 import { decodeDelivery } from "./ingress.js"
 import { settle, type Outcome } from "./settle.js"
 
@@ -15,6 +15,13 @@ export interface HandlerOptions {
   readonly retryMaxDelayMs: number
 }
 
+/** A broker's two channels: requests are consumed, replied to and acked on `channel`. */
+export interface BrokerChannels {
+  readonly channel: Channel
+  /** For what must be confirmed before the request is acked: dead letters, replies to durable queues. */
+  readonly confirms: ConfirmChannel
+}
+
 class DeadlinePassed extends Data.TaggedError("DeadlinePassed") {}
 
 /** What the broker loop must know after a message is settled. */
@@ -22,90 +29,103 @@ export type Handled = { readonly _tag: "Settled"; readonly replaceBroker: boolea
 
 const jsonContent = (value: unknown) => Buffer.from(JSON.stringify(value))
 
+/** RabbitMQ's direct reply-to: delivered straight to the caller's channel, never stored in a queue. */
+const isDirectReplyTo = (replyTo: string) => replyTo.startsWith("amq.rabbitmq.reply-to")
+
 /**
  * One message, start to end: decode, check the deadline, dispatch (retrying transient failures),
  * dead-letter when the policy says so, reply to replyTo with the same correlationId, then ack.
- * The request is acked only after its reply (and dead letter) are out; on the reliable path
- * (a persistent request) only after RabbitMQ confirmed them. If the channel fails first, the
- * message is not acked and RabbitMQ delivers it again.
+ * The request is acked only after its reply (and dead letter) are out: a dead letter is confirmed
+ * by RabbitMQ first, and so is the reply to a persistent request whose replyTo is a real queue.
+ * A reply to direct reply-to is not confirmed: it is never stored, so a confirm would promise
+ * nothing, and it goes out on the channel the ack follows on, which RabbitMQ handles in order. If
+ * the channel fails first, the message is not acked and RabbitMQ delivers it again.
  */
-export const makeMessageHandler = (options: HandlerOptions) => {
-  // Built once per broker, not per message.
-  const transientRetry = {
-    schedule: Schedule.exponential(Duration.millis(options.retryBaseDelayMs)).pipe(
-      Schedule.union(Schedule.spaced(Duration.millis(options.retryMaxDelayMs))),
-      Schedule.intersect(Schedule.recurs(options.transientRetries))
-    ),
-    while: (error: OperationError) => error._tag === "Unavailable"
-  }
-  /** Runs a decoded request to its outcome; undefined when interrupted (shutdown mid-operation). */
-  const outcomeOf = (request: Request, route: string) =>
-    Effect.gen(function*() {
-      const dispatch = yield* Dispatch
-      const now = yield* Clock.currentTimeMillis
-      const remainingMs = request.deadline === undefined ? undefined : request.deadline - now
-      const exit = remainingMs !== undefined && remainingMs <= 0
-        ? Exit.fail(new DeadlinePassed())
-        : yield* dispatch.run(request, route).pipe(
-          Effect.retry(transientRetry),
-          (run) => remainingMs === undefined ? run : run.pipe(
-            Effect.timeoutFail({ duration: Duration.millis(remainingMs), onTimeout: () => new DeadlinePassed() })
-          ),
-          Effect.exit
-        )
-      if (Exit.isSuccess(exit)) return { _tag: "Succeeded", data: exit.value } as Outcome
-      // Shutting down mid-operation: the message stays unacked; RabbitMQ keeps it for another broker.
-      if (Cause.isInterruptedOnly(exit.cause)) return undefined
-      const failure = Cause.failureOption(exit.cause)
-      if (failure._tag === "Some") {
-        const error = failure.value
-        return (error._tag === "DeadlinePassed"
-          ? { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
-          : { _tag: "Failed", code: codeOf(error), message: error.message }) as Outcome
-      }
-      yield* Effect.logError(`defect while handling ${request.template}.${request.op}`, exit.cause).pipe(
-        Effect.annotateLogs({ eventId: request.lineage.eventId })
-      )
-      return { _tag: "Defect", reference: request.lineage.eventId } as Outcome
-    })
+export const makeMessageHandler = (dispatch: Dispatch["Type"], options: HandlerOptions) => {
+  // The delays Schedule.exponential(base) capped by spaced(max) would give; a plain recursion
+  // costs nothing on the success path, where Effect.retry built a schedule driver per message.
+  const retryDelay = (attempt: number) => Duration.millis(Math.min(options.retryBaseDelayMs * 2 ** attempt, options.retryMaxDelayMs))
+  const withTransientRetry = (run: Effect.Effect<unknown, OperationError>, attempt: number): Effect.Effect<unknown, OperationError> =>
+    Effect.catchIf(
+      run,
+      (error) => error._tag === "Unavailable" && attempt < options.transientRetries,
+      () => Effect.zipRight(Effect.sleep(retryDelay(attempt)), withTransientRetry(run, attempt + 1))
+    )
 
-  return (channel: ConfirmChannel, message: ConsumeMessage) => Effect.gen(function*() {
+  const outcomeOf = (exit: Exit.Exit<unknown, OperationError | DeadlinePassed>, request: Request): Effect.Effect<Outcome | undefined> => {
+    if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Succeeded", data: exit.value })
+    // Shutting down mid-operation: the message stays unacked; RabbitMQ keeps it for another broker.
+    if (Cause.isInterruptedOnly(exit.cause)) return Effect.succeed(undefined)
+    const failure = Cause.failureOption(exit.cause)
+    if (failure._tag === "Some") {
+      const error = failure.value
+      return Effect.succeed(error._tag === "DeadlinePassed"
+        ? { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
+        : { _tag: "Failed", code: codeOf(error), message: error.message })
+    }
+    return Effect.logError(`defect while handling ${request.template}.${request.op}`, exit.cause).pipe(
+      Effect.annotateLogs({ eventId: request.lineage.eventId }),
+      Effect.as({ _tag: "Defect", reference: request.lineage.eventId } as const)
+    )
+  }
+
+  /** Runs a decoded request to its outcome; undefined when interrupted (shutdown mid-operation). */
+  const runRequest = (request: Request, route: string): Effect.Effect<Outcome | undefined> => {
+    const run = withTransientRetry(dispatch.run(request, route), 0)
+    if (request.deadline === undefined) return Effect.flatMap(Effect.exit(run), (exit) => outcomeOf(exit, request))
+    const deadline = request.deadline
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const remainingMs = deadline - now
+      const bounded = remainingMs <= 0 ? Effect.fail(new DeadlinePassed()) : run.pipe(
+        Effect.timeoutFail({ duration: Duration.millis(remainingMs), onTimeout: () => new DeadlinePassed() })
+      )
+      return Effect.flatMap(Effect.exit(bounded), (exit) => outcomeOf(exit, request))
+    })
+  }
+
+  return ({ channel, confirms }: BrokerChannels, message: ConsumeMessage) => {
     const ingress = decodeDelivery(message)
     const route = message.fields.routingKey.slice(0, message.fields.routingKey.indexOf("."))
-    const outcome: Outcome | undefined = ingress._tag === "Refused"
-      ? { _tag: "Refused", reason: ingress.reason }
-      : yield* outcomeOf(ingress.request, route)
-    if (outcome === undefined) return { _tag: "Interrupted" } as Handled
-    const lineage = ingress._tag === "Accepted" ? ingress.request.lineage : undefined
-
-    const settlement = settle(outcome, lineage)
-    const reliable = ingress._tag === "Accepted" ? ingress.persistent : true
-    const publish = reliable ? publishConfirmed : publishUnconfirmed
-    // Dead letter first: once the caller has its reply, the dead letter already exists.
-    if (settlement.deadLetter !== undefined) {
-      yield* Effect.logWarning(`dead-lettered: ${settlement.deadLetter.code}: ${settlement.deadLetter.reason}`).pipe(
-        Effect.annotateLogs({ routingKey: message.fields.routingKey, ...(lineage ? { eventId: lineage.eventId } : {}) })
-      )
-      yield* publishConfirmed(channel, options.deadLetterExchange, message.fields.routingKey, message.content, {
-        ...message.properties,
-        persistent: true,
-        headers: {
-          ...message.properties.headers,
-          "x-beds-code": settlement.deadLetter.code,
-          "x-beds-reason": settlement.deadLetter.reason,
-          "x-beds-broker": options.brokerType
+    const outcome = ingress._tag === "Refused"
+      ? Effect.succeed<Outcome>({ _tag: "Refused", reason: ingress.reason })
+      : runRequest(ingress.request, route)
+    return Effect.flatMap(outcome, (outcome) => {
+      if (outcome === undefined) return Effect.succeed<Handled>({ _tag: "Interrupted" })
+      const lineage = ingress._tag === "Accepted" ? ingress.request.lineage : undefined
+      const settlement = settle(outcome, lineage)
+      const reply = ingress.replyTo === undefined ? Effect.void : Effect.suspend(() => {
+        const replyTo = ingress.replyTo!
+        const replyOptions: Options.Publish = {
+          contentType: "application/json",
+          ...(ingress.correlationId === undefined ? {} : { correlationId: ingress.correlationId }),
+          ...(ingress.traceparent === undefined ? {} : { headers: { traceparent: ingress.traceparent } })
         }
+        const confirmed = (ingress._tag === "Accepted" ? ingress.persistent : true) && !isDirectReplyTo(replyTo)
+        return confirmed
+          ? publishConfirmed(confirms, "", replyTo, jsonContent(settlement.reply), { ...replyOptions, persistent: true })
+          : publishUnconfirmed(channel, "", replyTo, jsonContent(settlement.reply), replyOptions)
       })
-    }
-    if (ingress.replyTo !== undefined) {
-      const replyOptions: Options.Publish = {
-        contentType: "application/json",
-        ...(ingress.correlationId === undefined ? {} : { correlationId: ingress.correlationId }),
-        ...(ingress.traceparent === undefined ? {} : { headers: { traceparent: ingress.traceparent } })
-      }
-      yield* publish(channel, "", ingress.replyTo, jsonContent(settlement.reply), replyOptions)
-    }
-    yield* ackMessage(channel, message)
-    return { _tag: "Settled", replaceBroker: settlement.replaceBroker } as Handled
-  })
+      const settled = reply.pipe(
+        Effect.zipRight(ackMessage(channel, message)),
+        Effect.as<Handled>({ _tag: "Settled", replaceBroker: settlement.replaceBroker })
+      )
+      if (settlement.deadLetter === undefined) return settled
+      const deadLetter = settlement.deadLetter
+      // Dead letter first: once the caller has its reply, the dead letter already exists.
+      return Effect.logWarning(`dead-lettered: ${deadLetter.code}: ${deadLetter.reason}`).pipe(
+        Effect.annotateLogs({ routingKey: message.fields.routingKey, ...(lineage ? { eventId: lineage.eventId } : {}) }),
+        Effect.zipRight(publishConfirmed(confirms, options.deadLetterExchange, message.fields.routingKey, message.content, {
+          ...message.properties,
+          persistent: true,
+          headers: {
+            ...message.properties.headers,
+            "x-beds-code": deadLetter.code,
+            "x-beds-reason": deadLetter.reason,
+            "x-beds-broker": options.brokerType
+          }
+        })),
+        Effect.zipRight(settled)
+      )
+    })
+  }
 }

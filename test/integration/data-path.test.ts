@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { ConsumeMessage } from "amqplib"
+import type { ConsumeMessage, GetMessage } from "amqplib"
 import { Context, Effect, Exit, FastCheck as fc, Fiber, Layer, Logger, LogLevel, Ref, Schedule, Scope } from "effect"
 import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
@@ -206,6 +206,40 @@ describe("the AMQP data path", () => {
       expect((yield* pools.stats).every((s) => s.restarts === 0 && s.consuming === s.instances)).toBe(true)
       const after = yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) => client.request({ template: "echo", op: "fetch", query: { i } }), { concurrency: 10 })
       expect(after.every((r) => r.status === "ok")).toBe(true)
+    }), { timeout: 60_000 })
+
+  it.scopedLive("a reliable request whose replyTo is a durable queue: each reply is stored there, persistent", () =>
+    Effect.gen(function*() {
+      const { vhost } = yield* startNodeAndClient()
+      const raw = yield* rawConnection(vhost)
+      const channel = yield* Effect.promise(() => raw.createConfirmChannel())
+      const replyQueue = `replies.${randomUUID()}`
+      yield* Effect.promise(() => channel.assertQueue(replyQueue, { durable: true }))
+      const requests = Array.from({ length: 20 }, (_, i) => ({
+        correlationId: randomUUID(),
+        body: { version: 1, template: "echo", op: "create", data: { i }, lineage: { eventId: `testclient.dev.${randomUUID()}`, parentId: "", depth: 0 } }
+      }))
+      for (const request of requests) {
+        channel.publish(EVENTS_EXCHANGE, "write.echo.create", Buffer.from(JSON.stringify(request.body)), {
+          correlationId: request.correlationId,
+          replyTo: replyQueue,
+          contentType: "application/json",
+          persistent: true
+        })
+      }
+      yield* Effect.promise(() => channel.waitForConfirms())
+      const replies: Array<GetMessage> = []
+      yield* drainQueue(channel, replyQueue).pipe(
+        Effect.map((messages) => replies.push(...messages)),
+        Effect.filterOrFail(() => replies.length >= requests.length, () => "replies still arriving"),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("15 seconds")))
+      )
+      expect(replies.map((m) => m.properties.correlationId).sort()).toStrictEqual(requests.map((r) => r.correlationId).sort())
+      for (const reply of replies) {
+        expect(reply.properties.deliveryMode).toBe(2)
+        expect((JSON.parse(reply.content.toString()) as Reply).status).toBe("ok")
+      }
+      yield* Effect.promise(() => channel.deleteQueue(replyQueue))
     }), { timeout: 60_000 })
 
   it.scopedLive("the node's connection closed from the server mid-load: it reconnects, and every request is answered", () =>
