@@ -1,10 +1,11 @@
-import type { ConfirmChannel, Message } from "amqplib"
-import { Context, Deferred, Effect, Either, Layer, Option, Schema, Stream, SubscriptionRef } from "effect"
+import type { Channel, ConfirmChannel, Message } from "amqplib"
+import { Context, Effect, Either, Exit, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Environment } from "../config/schema.js"
 import { PROTOCOL_VERSION, Reply, type Caller, type Lineage, type Request } from "../protocol/envelope.js"
 import { defaultRoute, routingKey } from "../protocol/routing.js"
-import { awaitChannelClose, channelCall, openConfirmChannel, publishConfirmed, publishUnconfirmed } from "../transport/channel.js"
+import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
+import { reasonOf } from "../core/errors.js"
 import type { RabbitMqConfig } from "../transport/connect.js"
 import { AmqpConnection, makeAmqpConnection } from "../transport/connection.js"
 import { EVENTS_EXCHANGE } from "../transport/topology.js"
@@ -53,55 +54,90 @@ export interface BedsClientOptions {
 export class BedsClient extends Context.Tag("beds/BedsClient")<BedsClient, {
   /** Sends one request and waits for its reply (ok or error). Many may be in flight at once. */
   readonly request: (options: RequestOptions) => Effect.Effect<Reply, ClientError>
+  /**
+   * The same request for callers outside Effect (the Promise facade): `done` is called once, with
+   * the reply or the error. Returns a function that abandons the request (its reply is ignored).
+   */
+  readonly send: (options: RequestOptions, done: (result: Exit.Exit<Reply, ClientError>) => void) => () => void
 }>() {}
 
 const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(Reply))
 
 interface Pending {
-  readonly deferred: Deferred.Deferred<Reply, ClientError>
+  readonly done: (result: Exit.Exit<Reply, ClientError>) => void
+  readonly timer: ReturnType<typeof setTimeout>
 }
 
+/** The fast path publishes on a plain channel, the reliable path on a confirm channel. */
+interface Session {
+  readonly fast: Channel
+  readonly reliable: ConfirmChannel
+}
+
+/**
+ * The client's core is plain callbacks, not a fiber per request: a request is a pending entry (its
+ * completion and its timer) keyed by correlationId, completed once by whichever comes first: the
+ * reply, its timeout, a return (no queue bound), a refused publish, or the channel closing. Measured
+ * in the benchmark, a fiber, a Deferred and a scope per request cost the client more CPU than
+ * RabbitMQ spent on the request (BENCHMARKS.md). The channels themselves are managed in Effect.
+ */
 export const makeBedsClient = (options: BedsClientOptions) =>
   Effect.gen(function*() {
     const amqp = yield* AmqpConnection
     const pending = new Map<string, Pending>()
-    const session = yield* SubscriptionRef.make<Option.Option<ConfirmChannel>>(Option.none())
+    let session: Session | undefined
+    // Sends made while there is no session, run when one opens (or dropped once timed out).
+    let waiting: Array<() => void> = []
 
+    const complete = (correlationId: string, result: Exit.Exit<Reply, ClientError>) => {
+      const entry = pending.get(correlationId)
+      if (entry === undefined) return // already completed: a late reply, a confirm after the reply
+      pending.delete(correlationId)
+      clearTimeout(entry.timer)
+      entry.done(result)
+    }
     const failAll = (error: ClientError) => {
-      for (const [id, entry] of pending) {
-        Deferred.unsafeDone(entry.deferred, Effect.fail(error))
-        pending.delete(id)
-      }
+      for (const correlationId of [...pending.keys()]) complete(correlationId, Exit.fail(error))
     }
     const onReply = (message: Message | null) => {
       if (message === null) return
-      const entry = pending.get(message.properties.correlationId)
-      if (entry === undefined) return // late reply to a request that timed out: nothing waits for it
+      const correlationId = message.properties.correlationId
+      if (!pending.has(correlationId)) return // late reply to a request that timed out: nothing waits for it
       const decoded = decodeReply(message.content.toString("utf8"))
-      Deferred.unsafeDone(entry.deferred, Either.match(decoded, {
-        onLeft: (error) => Effect.fail(new ClientPublishFailed({ reason: `undecodable reply: ${error.message.split("\n")[0]}` })),
-        onRight: Effect.succeed
+      complete(correlationId, Either.match(decoded, {
+        onLeft: (error) => Exit.fail(new ClientPublishFailed({ reason: `undecodable reply: ${error.message.split("\n")[0]}` })),
+        onRight: Exit.succeed
       }))
     }
-    const onReturn = (message: Message) => {
-      const entry = pending.get(message.properties.correlationId)
-      if (entry !== undefined) {
-        Deferred.unsafeDone(entry.deferred, Effect.fail(new ClientPublishFailed({
-          reason: `no queue is bound for routing key ${message.fields.routingKey}: no node serves that route`
-        })))
-      }
-    }
+    const onReturn = (message: Message) =>
+      complete(message.properties.correlationId, Exit.fail(new ClientPublishFailed({
+        reason: `no queue is bound for routing key ${message.fields.routingKey}: no node serves that route`
+      })))
 
-    // One channel per connection: replies arrive on the direct reply-to pseudo-queue, which must be
-    // consumed (no-ack) on the channel that publishes the requests.
+    // Two channels per connection, so that fast requests cost RabbitMQ no confirm. Replies arrive
+    // on the direct reply-to pseudo-queue, which must be consumed (no-ack) on the channel that
+    // publishes the requests: each channel has its own consumer, both feeding `pending`.
+    const openSessionChannel = <C extends Channel>(channel: C) =>
+      Effect.sync(() => channel.on("return", onReturn)).pipe(
+        Effect.zipRight(channelCall(() => channel.consume(DIRECT_REPLY_TO, onReply, { noAck: true }))),
+        Effect.as(channel)
+      )
     const sessionLife = Effect.scoped(Effect.gen(function*() {
       const connection = yield* amqp.current
-      const channel = yield* openConfirmChannel(connection)
-      channel.on("return", onReturn)
-      yield* channelCall(() => channel.consume(DIRECT_REPLY_TO, onReply, { noAck: true }))
-      yield* SubscriptionRef.set(session, Option.some(channel))
-      const reason = yield* awaitChannelClose(channel).pipe(Effect.ensuring(SubscriptionRef.set(session, Option.none())))
+      const fast = yield* openChannel(connection).pipe(Effect.flatMap(openSessionChannel))
+      const reliable = yield* openConfirmChannel(connection).pipe(Effect.flatMap(openSessionChannel))
+      yield* Effect.sync(() => {
+        session = { fast, reliable }
+        const ready = waiting
+        waiting = []
+        for (const sendNow of ready) sendNow()
+      })
+      const reason = yield* Effect.raceFirst(awaitChannelClose(fast), awaitChannelClose(reliable)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          session = undefined
+        }))
+      )
       failAll(new ClientDisconnected({ reason }))
       yield* Effect.logDebug(`beds client: channel closed (${reason}); waiting for the connection`)
     }))
@@ -110,26 +146,18 @@ export const makeBedsClient = (options: BedsClientOptions) =>
       Effect.forever,
       Effect.forkScoped
     )
-    yield* Effect.addFinalizer(() => Effect.sync(() => failAll(new ClientDisconnected({ reason: "client closed" }))))
-
-    // The common case reads the ref; only a request sent while disconnected waits on its changes.
-    const awaitChannel = session.changes.pipe(
-      Stream.filterMap((s) => s),
-      Stream.runHead,
-      Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("client session stream ended"), onSome: Effect.succeed }))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        waiting = []
+        failAll(new ClientDisconnected({ reason: "client closed" }))
+      })
     )
-    // While disconnected a request waits for the channel, but no longer than its own timeout.
-    const currentChannel = (deferred: Deferred.Deferred<Reply, ClientError>) =>
-      Effect.flatMap(SubscriptionRef.get(session), Option.match({
-        onNone: () => Effect.raceFirst(awaitChannel, Deferred.await(deferred).pipe(Effect.zipRight(Effect.never))),
-        onSome: Effect.succeed
-      }))
 
-    // Untraced: a span per request is measurable on this path (see BENCHMARKS once it exists).
-    const request = Effect.fnUntraced(function*(request: RequestOptions) {
+    const send = (request: RequestOptions, done: (result: Exit.Exit<Reply, ClientError>) => void): () => void => {
       const route = request.route ?? defaultRoute(request.op)
       if (route === undefined) {
-        return yield* new ClientUsageError({ message: `op ${request.op} has no default route: pass route` })
+        done(Exit.fail(new ClientUsageError({ message: `op ${request.op} has no default route: pass route` })))
+        return () => undefined
       }
       const timeoutMs = request.timeoutMs ?? options.defaultTimeoutMs
       const reliable = (request.delivery ?? (route === "read" ? "fast" : "reliable")) === "reliable"
@@ -148,18 +176,16 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
         ...(request.caller === undefined ? {} : { caller: request.caller })
       }
-      const deferred = yield* Deferred.make<Reply, ClientError>()
-      // One timer per request failing the same Deferred a reply completes: cheaper than racing a
-      // sleeping fiber (Effect.timeout) against every request, and it covers the wait for a channel too.
-      const timer = setTimeout(
-        () => Deferred.unsafeDone(deferred, Effect.fail(new ClientTimeout({ correlationId, timeoutMs }))),
-        timeoutMs
-      )
-      return yield* Effect.gen(function*() {
-        const channel = yield* currentChannel(deferred)
-        pending.set(correlationId, { deferred })
-        const publish = reliable ? publishConfirmed : publishUnconfirmed
-        yield* publish(channel, EVENTS_EXCHANGE, routingKey(route, request.template, request.op), Buffer.from(JSON.stringify(envelope)), {
+      // The timer also covers the wait for a session while disconnected.
+      const timer = setTimeout(() => complete(correlationId, Exit.fail(new ClientTimeout({ correlationId, timeoutMs }))), timeoutMs)
+      pending.set(correlationId, { done, timer })
+
+      const publish = () => {
+        const current = session
+        if (!pending.has(correlationId) || current === undefined) return
+        const key = routingKey(route, request.template, request.op)
+        const content = Buffer.from(JSON.stringify(envelope))
+        const properties = {
           correlationId,
           replyTo: DIRECT_REPLY_TO,
           messageId: eventId,
@@ -167,17 +193,37 @@ export const makeBedsClient = (options: BedsClientOptions) =>
           persistent: reliable,
           mandatory: true,
           ...(request.traceparent === undefined ? {} : { headers: { traceparent: request.traceparent } })
-        }).pipe(Effect.mapError((error) => new ClientDisconnected({ reason: error.reason })))
-        return yield* Deferred.await(deferred)
-      }).pipe(
-        Effect.ensuring(Effect.sync(() => {
-          clearTimeout(timer)
-          pending.delete(correlationId)
-        }))
-      )
-    })
+        }
+        try {
+          if (reliable) {
+            // A nacked publish fails the request; the confirm of one already answered changes nothing.
+            current.reliable.publish(EVENTS_EXCHANGE, key, content, properties, (error) => {
+              if (error) complete(correlationId, Exit.fail(new ClientDisconnected({ reason: reasonOf(error) })))
+            })
+          } else {
+            current.fast.publish(EVENTS_EXCHANGE, key, content, properties)
+          }
+        } catch (error) {
+          complete(correlationId, Exit.fail(new ClientDisconnected({ reason: reasonOf(error) })))
+        }
+      }
+      if (session === undefined) waiting.push(publish)
+      else publish()
+      return () => {
+        const entry = pending.get(correlationId)
+        if (entry === undefined) return
+        pending.delete(correlationId)
+        clearTimeout(entry.timer)
+      }
+    }
 
-    return BedsClient.of({ request })
+    const request = (options: RequestOptions) =>
+      Effect.async<Reply, ClientError>((resume) => {
+        const abandon = send(options, resume)
+        return Effect.sync(abandon)
+      })
+
+    return BedsClient.of({ request, send })
   })
 
 /** A client with its own connection (named for the RabbitMQ UI), closed with the layer. */

@@ -43,11 +43,11 @@ export const connectBedsClient = async (options: BedsClientPromiseOptions): Prom
   }))
   const client = await runtime.runPromise(BedsClient)
   return {
-    request: async (request) => {
-      const exit = await runtime.runPromiseExit(client.request(request))
-      if (Exit.isSuccess(exit)) return exit.value
-      throw Cause.squash(exit.cause)
-    },
+    // The callback core directly: no Effect run per request.
+    request: (request) =>
+      new Promise((resolve, reject) => {
+        client.send(request, (exit) => Exit.isSuccess(exit) ? resolve(exit.value) : reject(Cause.squash(exit.cause)))
+      }),
     close: () => runtime.dispose()
   }
 }
