@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { Dispatch } from "../brokers/dispatch.js"
 import type { Caller, Request } from "../protocol/envelope.js"
-import { Forbidden, NotFound, Unavailable, ValidationFailed } from "../protocol/errors.js"
+import { Forbidden, NotFound, Unavailable, ValidationFailed, type OperationError } from "../protocol/errors.js"
 import type { AdapterName } from "../templates/schema.js"
 import { TemplateRegistry } from "../templates/registry.js"
 import { makeCapabilities, type NodeIdentity } from "./capabilities.js"
@@ -26,61 +26,53 @@ export const FactoryLive = (identity: NodeIdentity) => Layer.effect(
     const registry = yield* TemplateRegistry
     const adapters = yield* Adapters
     const capabilities = yield* makeCapabilities(identity)
-    const run = Effect.fnUntraced(function*(request: Request, route: string) {
+    // Plain combinators, not a generator: this runs for every message, and a generator's
+    // iteration was a measurable share of the node's CPU per request (BENCHMARKS.md).
+    const run = (request: Request, route: string): Effect.Effect<unknown, OperationError> => {
       const compiled = registry.get(request.template)
-      if (compiled === undefined) return yield* new NotFound({ message: `template ${request.template} is not loaded on this node` })
+      if (compiled === undefined) return Effect.fail(new NotFound({ message: `template ${request.template} is not loaded on this node` }))
       const { template } = compiled
       const operation = compiled.operations.get(request.op)
-      if (operation === undefined) return yield* new NotFound({ message: `template ${template.name} has no operation ${request.op}` })
+      if (operation === undefined) return Effect.fail(new NotFound({ message: `template ${template.name} has no operation ${request.op}` }))
       const expectedRoute = template.routes[operation.kind]
       if (route !== expectedRoute) {
-        return yield* new ValidationFailed({
+        return Effect.fail(new ValidationFailed({
           message: `${template.name}.${operation.op} is a ${operation.kind}: send it on route ${expectedRoute}, not ${route}`
-        })
+        }))
       }
       if (!allowed(operation.allow, request.caller)) {
-        return yield* new Forbidden({ message: `caller may not run ${template.name}.${operation.op}` })
+        return Effect.fail(new Forbidden({ message: `caller may not run ${template.name}.${operation.op}` }))
       }
       const decoded = operation.decode(request[operation.input] ?? {})
       if (decoded._tag === "Left") {
-        return yield* new ValidationFailed({ message: `${operation.input}.${describeProblem(firstProblem(decoded.left.issue))}` })
+        return Effect.fail(new ValidationFailed({ message: `${operation.input}.${describeProblem(firstProblem(decoded.left.issue))}` }))
       }
       const adapter = adapters[template.adapter]
-      if (adapter === undefined) return yield* new Unavailable({ message: `adapter ${template.adapter} is not configured on this node` })
+      if (adapter === undefined) return Effect.fail(new Unavailable({ message: `adapter ${template.adapter} is not configured on this node` }))
       const call = { template, object: operation.object, values: decoded.right, params: operation.params }
       switch (operation.standard) {
-        case "create": {
-          const created = yield* adapter.createRecord(call)
-          yield* capabilities.afterWrite(template, operation.op, request, call, null, created)
-          return created
-        }
-        case "fetch": {
+        case "create":
+          return Effect.tap(adapter.createRecord(call), (created) => capabilities.afterWrite(template, operation.op, request, call, null, created))
+        case "fetch":
           // A fetch selects by the key: nothing there is not_found, whichever store said so.
-          const rows = yield* capabilities.fetch(template, call, adapter)
-          if (rows.length === 0) {
-            return yield* new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(call.values[template.key])}` })
-          }
-          return rows
-        }
-        case "update": {
-          const before = yield* capabilities.before(template, call, adapter)
-          const updated = yield* adapter.updateRecord(call)
-          yield* capabilities.afterWrite(template, operation.op, request, call, before, updated)
-          return updated
-        }
-        case "delete": {
-          const before = yield* capabilities.before(template, call, adapter)
-          const deleted = yield* adapter.deleteRecord(call)
-          yield* capabilities.afterWrite(template, operation.op, request, call, before, null)
-          return deleted
-        }
+          return Effect.flatMap(capabilities.fetch(template, call, adapter), (rows) =>
+            rows.length === 0
+              ? Effect.fail(new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(call.values[template.key])}` }))
+              : Effect.succeed(rows))
+        case "update":
+          return Effect.flatMap(capabilities.before(template, call, adapter), (before) =>
+            Effect.tap(adapter.updateRecord(call), (updated) => capabilities.afterWrite(template, operation.op, request, call, before, updated)))
+        case "delete":
+          return Effect.flatMap(capabilities.before(template, call, adapter), (before) =>
+            Effect.tap(adapter.deleteRecord(call), () => capabilities.afterWrite(template, operation.op, request, call, before, null)))
         case undefined: {
-          const result = yield* adapter.callOperation({ ...call, kind: operation.kind })
-          if (operation.kind === "write") yield* capabilities.afterWrite(template, operation.op, request, call, null, null)
-          return result
+          const result = adapter.callOperation({ ...call, kind: operation.kind })
+          return operation.kind === "write"
+            ? Effect.tap(result, () => capabilities.afterWrite(template, operation.op, request, call, null, null))
+            : result
         }
       }
-    })
+    }
     return Dispatch.of({ run })
   })
 )

@@ -1,5 +1,5 @@
 import { Clock, Context, Effect, Layer, Runtime, Schedule } from "effect"
-import { awaitChannelClose, channelCall, openConfirmChannel } from "../transport/channel.js"
+import { awaitChannelClose, channelCall, openChannel } from "../transport/channel.js"
 import { AmqpConnection } from "../transport/connection.js"
 import { LOGS_EXCHANGE } from "../transport/topology.js"
 
@@ -34,20 +34,19 @@ export const makeReadCache = () => {
     return cache
   }
   return ReadCache.of({
+    // Plain combinators, not a generator: a cached read does little else (BENCHMARKS.md).
     through: (template, key, ttlMs, load) =>
-      Effect.gen(function*() {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const cache = cacheOf(template)
-        const now = yield* Clock.currentTimeMillis
         const hit = cache.entries.get(key)
-        if (hit !== undefined && hit.expiresAt > now) return hit.value
+        if (hit !== undefined && hit.expiresAt > now) return Effect.succeed(hit.value)
         const generation = cache.generation
-        const value = yield* load
-        if (cache.generation === generation) {
+        return Effect.tap(load, (value) => {
+          if (cache.generation !== generation) return
           cache.entries.delete(key)
           if (cache.entries.size >= CAPACITY) cache.entries.delete(cache.entries.keys().next().value!)
           cache.entries.set(key, { expiresAt: now + ttlMs, value })
-        }
-        return value
+        })
       }),
     invalidate: (template) =>
       Effect.sync(() => {
@@ -76,7 +75,7 @@ export const ReadCacheInvalidationLive = Layer.scopedDiscard(
     const amqp = yield* AmqpConnection
     const cache = yield* ReadCache
     const listen = Effect.scoped(Effect.gen(function*() {
-      const channel = yield* openConfirmChannel(yield* amqp.current)
+      const channel = yield* openChannel(yield* amqp.current)
       yield* channelCall(() => channel.assertExchange(LOGS_EXCHANGE, "topic", { durable: true }))
       const { queue } = yield* channelCall(() => channel.assertQueue("", { exclusive: true, autoDelete: true }))
       yield* channelCall(() => channel.bindQueue(queue, LOGS_EXCHANGE, invalidationKey("*")))
