@@ -51,6 +51,10 @@ describe("decodeDelivery", () => {
     expect(reason(json({ ...validBody, version: 2 }))).toBe("body: version: expected 1, found 2")
     expect(reason(json({ ...validBody, template: "users; DROP TABLE x" }))).toMatch(/^body: template: expected an identifier/)
     expect(reason(json({ ...validBody, extra: true }))).toBe("body: extra: unknown key (found true)")
+    expect(reason(json({ ...validBody, lineage: { ...validBody.lineage, extra: 1 } }))).toBe("body: lineage.extra: unknown key (found 1)")
+    expect(reason(json({ ...validBody, caller: { id: "u1", roles: [], extra: "x" } }))).toBe("body: caller.extra: unknown key (found \"x\")")
+    // Keys inside data and query are the template's to judge, not the envelope's.
+    expect(reason(json({ ...validBody, query: { id: 7, anything: 1 } }))).toBe("accepted")
     expect(reason(json({ ...validBody, lineage: { ...validBody.lineage, depth: 2 } }))).toBe(
       "body: lineage: expected parentId \"\" exactly when depth is 0, found an object"
     )
