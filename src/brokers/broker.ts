@@ -4,6 +4,10 @@ import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from 
 import { brokerQueues, declareBrokerTopology } from "../transport/topology.js"
 import { Dispatch } from "./dispatch.js"
 import { makeMessageHandler, type HandlerOptions } from "./handler.js"
+import { makeSharedScheduler } from "./scheduler.js"
+
+/** One scheduler for every broker of the process. */
+const sharedScheduler = makeSharedScheduler()
 
 /** Everything one broker type's pool needs, from config. */
 export interface BrokerSpec {
@@ -80,4 +84,7 @@ export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effec
       Effect.raceFirst(awaitChannelClose(channel), awaitChannelClose(confirms)).pipe(Effect.flatMap(closed)),
       Deferred.await(stop)
     )
-  }))
+  })).pipe(
+    // Message fibers are forked from this one and inherit its scheduler (see scheduler.ts).
+    Effect.withScheduler(sharedScheduler)
+  )
