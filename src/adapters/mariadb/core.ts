@@ -91,42 +91,46 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
     // Reads go to the secondary when there is one.
     const reader = options.secondary === undefined ? writer : yield* pool(options.secondary)
 
-    const run = (client: MariaDbPool, text: string, values: ReadonlyArray<unknown>) =>
+    /** Runs one statement; its first result set, each row in the template's types. */
+    const rows = (client: MariaDbPool, template: Template, text: string, values: ReadonlyArray<unknown>) =>
       client.execute(text, values).pipe(
         Effect.catchAll(classifyMysqlError),
-        Effect.map((result) => firstResultSet(Array.isArray(result) ? result : []))
+        Effect.map((result) => firstResultSet(Array.isArray(result) ? result : []).map((row) => normalizeRow(template, row)))
       )
+    // Statement text depends only on the object and the number of values: built once, not per call.
+    const callTexts = new Map<string, string>()
+    const callText = (object: string, arity: number) => {
+      const key = `${object}/${arity}`
+      let text = callTexts.get(key)
+      if (text === undefined) callTexts.set(key, text = `CALL ${quoted(object)}(${Array.from({ length: arity }, () => "?").join(", ")})`)
+      return text
+    }
     const callProcedure = (client: MariaDbPool, call: CoreCall, names: ReadonlyArray<string>) =>
-      run(
-        client,
-        `CALL ${quoted(call.object)}(${names.map(() => "?").join(", ")})`,
-        names.map((name) => call.values[name] ?? null)
-      ).pipe(Effect.map((rows) => rows.map((row) => normalizeRow(call.template, row))))
+      rows(client, call.template, callText(call.object, names.length), names.map((name) => call.values[name] ?? null))
     const withVersion = (call: CoreCall) =>
       call.template.capabilities.optimistic_locking ? [...call.params, "version"] : call.params
-    const single = (call: CoreCall) => (rows: ReadonlyArray<Row>): Row =>
-      rows[0] ?? { [call.template.key]: call.values[call.template.key] ?? null }
+    const single = (call: CoreCall) => (written: ReadonlyArray<Row>): Row =>
+      written[0] ?? { [call.template.key]: call.values[call.template.key] ?? null }
 
     const service: NamasteCoreService = {
       createRecord: (call) => callProcedure(writer, call, call.params).pipe(Effect.map(single(call))),
       fetchRecords: (call) =>
-        run(reader, `SELECT * FROM ${quoted(call.object)} WHERE ${quoted(call.template.key)} = ?`, [call.values[call.template.key]]).pipe(
-          Effect.map((rows) => rows.map((row) => normalizeRow(call.template, row)))
-        ),
+        rows(reader, call.template, `SELECT * FROM ${quoted(call.object)} WHERE ${quoted(call.template.key)} = ?`, [call.values[call.template.key]]),
       updateRecord: (call) => callProcedure(writer, call, withVersion(call)).pipe(Effect.map(single(call))),
       deleteRecord: (call) =>
         callProcedure(writer, call, call.template.capabilities.optimistic_locking ? [call.template.key, "version"] : [call.template.key]).pipe(
           Effect.map(single(call))
         ),
       callOperation: (call) => callProcedure(call.kind === "read" ? reader : writer, call, call.params),
-      objectExists: (_template, object, kind) =>
-        run(
+      objectExists: (template, object, kind) =>
+        rows(
           writer,
+          template,
           kind === "view"
             ? "SELECT 1 AS found FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
             : "SELECT 1 AS found FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = ? AND ROUTINE_TYPE = 'PROCEDURE'",
           [object]
-        ).pipe(Effect.map((rows) => rows.length > 0))
+        ).pipe(Effect.map((found) => found.length > 0))
     }
     return service
   })
