@@ -268,7 +268,10 @@ const benchmark = async (env: Environment) => {
       }
     },
     { name: "beds_mariadb_read", send: (i) => request({ template: "bench_rel", op: "by_id", route: "read", query: { id: 1 + (i % 1000) } }) },
+    // A write's default delivery is reliable (persistent, confirmed): the raw pair is neither, so
+    // the same write on the fast path is measured too, as the like-for-like pair.
     { name: "beds_mariadb_write", send: () => request({ template: "bench_rel", op: "create", data: { payload } }) },
+    { name: "beds_mariadb_write_fast", send: () => request({ template: "bench_rel", op: "create", data: { payload }, delivery: "fast" }) },
     { name: "beds_cached_read", send: (i) => request({ template: "bench_cached", op: "fetch", query: { id: 1 + (i % 100) } }) },
     { name: "beds_mongodb_read", send: (i) => request({ template: "bench_rec", op: "fetch", query: { id: `seed-${i % 200}` } }) },
     // jongodb slows as a collection grows: writes are capped per point to keep it small.
@@ -338,6 +341,7 @@ const ratios = (points: ReadonlyArray<Point>) => {
   const pairs: Array<[string, string]> = [
     ["beds_mariadb_read", "raw_echo_call_read"],
     ["beds_mariadb_write", "raw_echo_call_write"],
+    ["beds_mariadb_write_fast", "raw_echo_call_write"],
     ["beds_cached_read", "raw_echo"]
   ]
   return pairs.flatMap(([beds, rawName]) =>
