@@ -270,8 +270,9 @@ describe("the AMQP data path", () => {
     Effect.gen(function*() {
       const { client, vhost } = yield* startNodeAndClient()
 
+      // Slow enough that no reply can come before the close: rabbitmqctl alone takes 1-2 s here.
       const pending = yield* Effect.forEach(
-        Array.from({ length: 10 }, () => client.request({ template: "slow", op: "fetch", data: { ms: 2_000 }, timeoutMs: 15_000 })),
+        Array.from({ length: 10 }, () => client.request({ template: "slow", op: "fetch", data: { ms: 6_000 }, timeoutMs: 15_000 })),
         (request) => Effect.fork(Effect.either(request))
       )
       yield* Effect.sleep("300 millis")
