@@ -299,7 +299,17 @@ const benchmark = async (env: Environment) => {
 }
 
 const soak = async (env: Environment) => {
-  const samples: Array<{ requests: number; rss_mb: number; heap_used_mb: number }> = []
+  const samples: Array<{
+    requests: number
+    rss_mb: number
+    heap_used_mb: number
+    /** Over the last 100,000 requests, so a process that slows down shows as a rising figure. */
+    rps: number
+    cpu_us_per_req: Record<string, number>
+  }> = []
+  const cpuNow = async () =>
+    Object.fromEntries(await Promise.all(Object.entries(env.pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
+  let window = { at: performance.now(), done: 0, cpu: await cpuNow() }
   let done = 0
   let errors = 0
   let nextSample = 100_000
@@ -311,10 +321,16 @@ const soak = async (env: Environment) => {
       if (reply?.status !== "ok") errors++
       if (done >= nextSample) {
         nextSample += 100_000
+        const at = performance.now()
+        const requests = done - window.done
+        const cpu = await cpuNow()
+        const cpu_us_per_req = Object.fromEntries(Object.keys(cpu).map((k) => [k, round((cpu[k]! - window.cpu[k]!) / requests, 0)]))
+        const rps = round(requests / ((at - window.at) / 1000), 0)
+        window = { at, done, cpu }
         const last = env.metrics.at(-1)
         if (last !== undefined) {
-          samples.push({ requests: done, rss_mb: last.rss_mb, heap_used_mb: last.heap_used_mb })
-          console.log(`soak: ${done} requests, node rss ${last.rss_mb} MB, heap ${last.heap_used_mb} MB, ${Math.round(done / ((performance.now() - started) / 1000))} req/s`)
+          samples.push({ requests: done, rss_mb: last.rss_mb, heap_used_mb: last.heap_used_mb, rps, cpu_us_per_req })
+          console.log(`soak: ${done} requests, node rss ${last.rss_mb} MB, heap ${last.heap_used_mb} MB, ${rps} req/s, cpu us/req ${JSON.stringify(cpu_us_per_req)}`)
         }
       }
     }
