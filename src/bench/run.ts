@@ -40,6 +40,9 @@ const cpuMicros = async (pid: number): Promise<number> => {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   return (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100)
 }
+/** CPU microseconds so far of each named process. */
+const cpuSnapshot = async (pids: Record<string, number>): Promise<Record<string, number>> =>
+  Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
 const pidOf = async (pattern: string) => Number((await run("pgrep", ["-o", "-f", pattern])).stdout.trim())
 
 interface Point {
@@ -69,7 +72,7 @@ const measure = async (
   const latencies: Array<number> = []
   let errors = 0
   let sent = 0
-  const cpuBefore = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
+  const cpuBefore = await cpuSnapshot(pids)
   const started = performance.now()
   const deadline = started + limits.ms
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -82,7 +85,7 @@ const measure = async (
     }
   }))
   const seconds = (performance.now() - started) / 1000
-  const cpuAfter = Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
+  const cpuAfter = await cpuSnapshot(pids)
   latencies.sort((a, b) => a - b)
   const requests = latencies.length
   const point: Point = {
@@ -307,9 +310,7 @@ const soak = async (env: Environment) => {
     rps: number
     cpu_us_per_req: Record<string, number>
   }> = []
-  const cpuNow = async () =>
-    Object.fromEntries(await Promise.all(Object.entries(env.pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
-  let window = { at: performance.now(), done: 0, cpu: await cpuNow() }
+  let window = { at: performance.now(), done: 0, cpu: await cpuSnapshot(env.pids) }
   let done = 0
   let errors = 0
   let nextSample = 100_000
@@ -323,7 +324,7 @@ const soak = async (env: Environment) => {
         nextSample += 100_000
         const at = performance.now()
         const requests = done - window.done
-        const cpu = await cpuNow()
+        const cpu = await cpuSnapshot(env.pids)
         const cpu_us_per_req = Object.fromEntries(Object.keys(cpu).map((k) => [k, round((cpu[k]! - window.cpu[k]!) / requests, 0)]))
         const rps = round(requests / ((at - window.at) / 1000), 0)
         window = { at, done, cpu }

@@ -4,7 +4,7 @@ import type { Request } from "../protocol/envelope.js"
 import { codeOf, type OperationError } from "../protocol/errors.js"
 import { ackMessage, publishConfirmed, publishUnconfirmed } from "../transport/channel.js"
 import type { Dispatch } from "./dispatch.js"
-import { decodeDelivery } from "./ingress.js"
+import { decodeDelivery, type Accepted, type Refused } from "./ingress.js"
 import { settle, type Outcome } from "./settle.js"
 
 export interface HandlerOptions {
@@ -83,7 +83,21 @@ export const makeMessageHandler = (dispatch: Dispatch["Type"], options: HandlerO
     })
   }
 
-  return ({ channel, confirms }: BrokerChannels, message: ConsumeMessage) => {
+  /** Stored and confirmed when the request was persistent and replyTo is a real queue; otherwise sent on `channel`. */
+  const publishReply = ({ channel, confirms }: BrokerChannels, ingress: Accepted | Refused, replyTo: string, content: Buffer) => {
+    const replyOptions: Options.Publish = {
+      contentType: "application/json",
+      ...(ingress.correlationId === undefined ? {} : { correlationId: ingress.correlationId }),
+      ...(ingress.traceparent === undefined ? {} : { headers: { traceparent: ingress.traceparent } })
+    }
+    const confirmed = (ingress._tag === "Accepted" ? ingress.persistent : true) && !isDirectReplyTo(replyTo)
+    return confirmed
+      ? publishConfirmed(confirms, "", replyTo, content, { ...replyOptions, persistent: true })
+      : publishUnconfirmed(channel, "", replyTo, content, replyOptions)
+  }
+
+  return (channels: BrokerChannels, message: ConsumeMessage) => {
+    const { channel, confirms } = channels
     const ingress = decodeDelivery(message)
     const route = message.fields.routingKey.slice(0, message.fields.routingKey.indexOf("."))
     const outcome = ingress._tag === "Refused"
@@ -93,18 +107,8 @@ export const makeMessageHandler = (dispatch: Dispatch["Type"], options: HandlerO
       if (outcome === undefined) return Effect.succeed<Handled>({ _tag: "Interrupted" })
       const lineage = ingress._tag === "Accepted" ? ingress.request.lineage : undefined
       const settlement = settle(outcome, lineage)
-      const reply = ingress.replyTo === undefined ? Effect.void : Effect.suspend(() => {
-        const replyTo = ingress.replyTo!
-        const replyOptions: Options.Publish = {
-          contentType: "application/json",
-          ...(ingress.correlationId === undefined ? {} : { correlationId: ingress.correlationId }),
-          ...(ingress.traceparent === undefined ? {} : { headers: { traceparent: ingress.traceparent } })
-        }
-        const confirmed = (ingress._tag === "Accepted" ? ingress.persistent : true) && !isDirectReplyTo(replyTo)
-        return confirmed
-          ? publishConfirmed(confirms, "", replyTo, jsonContent(settlement.reply), { ...replyOptions, persistent: true })
-          : publishUnconfirmed(channel, "", replyTo, jsonContent(settlement.reply), replyOptions)
-      })
+      const replyTo = ingress.replyTo
+      const reply = replyTo === undefined ? Effect.void : publishReply(channels, ingress, replyTo, jsonContent(settlement.reply))
       const settled = reply.pipe(
         Effect.zipRight(ackMessage(channel, message)),
         Effect.as<Handled>({ _tag: "Settled", replaceBroker: settlement.replaceBroker })

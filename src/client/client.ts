@@ -90,13 +90,16 @@ export const makeBedsClient = (options: BedsClientOptions) =>
     // Sends made while there is no session, run when one opens (or dropped once timed out).
     let waiting: Array<() => void> = []
 
-    const complete = (correlationId: string, result: Exit.Exit<Reply, ClientError>) => {
+    /** Removes a request from `pending` (and stops its timer); undefined if it was already gone. */
+    const forget = (correlationId: string): Pending | undefined => {
       const entry = pending.get(correlationId)
-      if (entry === undefined) return // already completed: a late reply, a confirm after the reply
+      if (entry === undefined) return undefined
       pending.delete(correlationId)
       clearTimeout(entry.timer)
-      entry.done(result)
+      return entry
     }
+    // Once only: a late reply, or a confirm after the reply, finds nothing pending.
+    const complete = (correlationId: string, result: Exit.Exit<Reply, ClientError>) => forget(correlationId)?.done(result)
     const failAll = (error: ClientError) => {
       for (const correlationId of [...pending.keys()]) complete(correlationId, Exit.fail(error))
     }
@@ -209,12 +212,7 @@ export const makeBedsClient = (options: BedsClientOptions) =>
       }
       if (session === undefined) waiting.push(publish)
       else publish()
-      return () => {
-        const entry = pending.get(correlationId)
-        if (entry === undefined) return
-        pending.delete(correlationId)
-        clearTimeout(entry.timer)
-      }
+      return () => void forget(correlationId)
     }
 
     const request = (options: RequestOptions) =>

@@ -28,6 +28,8 @@ export interface MariaDbPool {
   readonly script: (text: string) => Effect.Effect<unknown, MysqlFailed>
 }
 
+const endPool = (pool: mysql.Pool) => Effect.async<void>((resume) => void pool.end(() => resume(Effect.void)))
+
 const resumeWith = (resume: (effect: Effect.Effect<unknown, MysqlFailed>) => void) => (error: unknown, result?: unknown) =>
   resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed(result))
 
@@ -65,8 +67,8 @@ export const openMariaDbPool = (
           onTimeout: () => new MysqlFailed({ cause: new Error(`no connection within ${options.connectTimeoutMs} ms`) })
         }),
         Effect.as({ pool, service }),
-        Effect.tapError(() => Effect.async<void>((resume) => void pool.end(() => resume(Effect.void))))
+        Effect.tapError(() => endPool(pool))
       )
     }),
-    ({ pool }) => Effect.async<void>((resume) => void pool.end(() => resume(Effect.void)))
+    ({ pool }) => endPool(pool)
   ).pipe(Effect.map(({ service }) => service))
