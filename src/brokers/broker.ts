@@ -1,4 +1,4 @@
-import { Deferred, Duration, Effect, FiberSet, Schema } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberSet, Schema } from "effect"
 import { AmqpConnection } from "../transport/connection.js"
 import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
 import { brokerQueues, declareBrokerTopology } from "../transport/topology.js"
@@ -26,7 +26,7 @@ export class BrokerStopped extends Schema.TaggedError<BrokerStopped>()("BrokerSt
 /**
  * One broker instance: a channel on the node's connection (and a confirm channel beside it for
  * dead letters, see handler.ts), the topology declared, a consumer with `prefetch` messages in
- * flight, each handled in its own fiber. It runs until a channel closes, RabbitMQ cancels its
+ * flight, each with its operation in a fiber of its own (handler.ts). It runs until a channel closes, RabbitMQ cancels its
  * consumer, or a handler hits a defect; then it stops consuming, lets in-flight messages finish
  * (up to the drain timeout), closes its channels and fails, and the supervisor starts a new one. Interrupted (shutdown), it drains the same way.
  */
@@ -51,23 +51,17 @@ export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effec
       ...spec.retry
     })
 
+    const brokerHooks = {
+      runInFlight: (effect: Effect.Effect<void>) => void runInFlight(effect),
+      onDefect: () => Deferred.unsafeDone(stop, Exit.fail(new BrokerStopped({ reason: "a handler hit a defect" })))
+    }
     const { consumerTag } = yield* channelCall(() =>
       channel.consume(names.queue, (message) => {
         if (message === null) {
-          Deferred.unsafeDone(stop, Effect.fail(new BrokerStopped({ reason: "consumer cancelled by RabbitMQ (queue deleted?)" })))
+          Deferred.unsafeDone(stop, Exit.fail(new BrokerStopped({ reason: "consumer cancelled by RabbitMQ (queue deleted?)" })))
           return
         }
-        runInFlight(
-          handleMessage(channels, message).pipe(
-            Effect.flatMap((handled) =>
-              handled._tag === "Settled" && handled.replaceBroker
-                ? Deferred.fail(stop, new BrokerStopped({ reason: "a handler hit a defect" }))
-                : Effect.void
-            ),
-            // The channel failed under this message: it stays unacked and RabbitMQ delivers it again.
-            Effect.catchAll((error) => Effect.logWarning(`message left unacked: ${error.reason}`))
-          )
-        )
+        handleMessage(channels, message, brokerHooks)
       }, { noAck: false })
     )
     yield* hooks.onConsuming
