@@ -31,6 +31,13 @@ const WARMUP_MS = QUICK ? 300 : 1_500
 const CONCURRENCY = option("concurrency")?.split(",").map(Number) ?? [1, 16, 64, 256]
 const ONLY = option("only")?.split(",")
 const SOAK_TOTAL = 1_000_000
+// --perf: the node and the raw worker write jit-PID.dump files (in bench/results/perf), so a
+// `perf record -k 1` of them (Linux perf samples CPU time, kernel included) can name their
+// JavaScript frames after `perf inject --jit`; BENCHMARKS.md has the steps. --profile's
+// --cpu-prof samples wall time: a thread a syscall put to sleep still counts there as busy in it.
+const PERF = args.has("--perf")
+const PERF_DIR = path.join(root, "bench", "results", "perf")
+const PERF_FLAGS = PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] : []
 
 // ---------------------------------------------------------------- measuring
 
@@ -183,9 +190,16 @@ const setUp = async (): Promise<Environment> => {
   // see metrics.ts); in the sweep a collection every second would cost throughput.
   const nodeArgs = [
     ...(SOAK ? ["--expose-gc"] : []),
-    ...(args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results")}`] : [])
+    ...(args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results")}`] : []),
+    ...PERF_FLAGS
   ]
-  const node = spawn(process.execPath, [...nodeArgs, path.join(root, "dist", "main.js")], { env, stdio: ["ignore", "pipe", "inherit"] })
+  if (PERF) await mkdir(PERF_DIR, { recursive: true })
+  // A jit dump is written to the working directory.
+  const node = spawn(process.execPath, [...nodeArgs, path.join(root, "dist", "main.js")], {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+    ...(PERF ? { cwd: PERF_DIR } : {})
+  })
   cleanups.push(() => new Promise((resolve) => {
     if (node.exitCode !== null) return resolve(undefined)
     node.once("exit", resolve)
@@ -215,7 +229,8 @@ const setUp = async (): Promise<Environment> => {
   // With --profile the raw worker is profiled too, for a like-for-like look at where its time goes.
   const worker = fork(path.join(root, "dist", "bench", "raw-worker.js"), [amqpUrl, runId, "256"], {
     stdio: "inherit",
-    execArgv: args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results", "raw-worker")}`] : []
+    execArgv: [...(args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results", "raw-worker")}`] : []), ...PERF_FLAGS],
+    ...(PERF ? { cwd: PERF_DIR } : {})
   })
   cleanups.push(() => new Promise((resolve) => {
     if (worker.exitCode !== null) return resolve(undefined)
