@@ -1,5 +1,5 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Either, Exit } from "effect"
+import { Cause, Console, Effect, Either, Exit, RuntimeFlags } from "effect"
 import { loadConfig } from "./config/load.js"
 import { roundMs } from "./ipl/runner.js"
 import { LoggingLive } from "./logging/logger.js"
@@ -24,7 +24,10 @@ const program = (argv: ReadonlyArray<string>, variables: Readonly<Record<string,
       ConfigError: (error) => fatal(`config: ${error.message}`),
       IplFailed: (error) => fatal(error.message)
     }),
-    Effect.provide(NodeContext.layer)
+    Effect.provide(NodeContext.layer),
+    // Effect counts every fiber's start, end and lifetime by default; BEDS reads none of those
+    // metrics, and a message's fiber paid for them on the hot path (BENCHMARKS.md).
+    Effect.provide(RuntimeFlags.disableRuntimeMetrics)
   )
 
 const fatal = (line: string) => Console.error(`beds: fatal: ${line}`).pipe(Effect.as(1))
