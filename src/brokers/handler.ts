@@ -3,6 +3,7 @@ import { Cause, Clock, Data, Duration, Effect, Exit } from "effect"
 import type { Request } from "../protocol/envelope.js"
 import { codeOf, type OperationError } from "../protocol/errors.js"
 import { ackMessage, publishConfirmed, publishUnconfirmed } from "../transport/channel.js"
+import { alreadyDone } from "../core/already-done.js"
 import { reasonOf } from "../core/errors.js"
 import type { Dispatch } from "./dispatch.js"
 import { decodeDelivery, type Accepted, type Refused } from "./ingress.js"
@@ -51,6 +52,7 @@ const leftUnacked = (reason: string) => Effect.logWarning(`message left unacked:
  *
  * Only the operation runs as an Effect, in one fiber per message; decoding before it, and the
  * reply and ack after it on the common path (nothing to confirm, nothing to log), are plain calls.
+ * An operation that is done before it runs (`Effect.succeed`: a read-cache hit) needs no fiber.
  * Each combinator on the per-message path was a measurable share of the node's CPU per request
  * (BENCHMARKS.md), so the slow paths (dead letters, confirms, defects) alone are built as Effects.
  */
@@ -59,7 +61,8 @@ export const makeMessageHandler = (dispatch: Dispatch["Type"], options: HandlerO
   // costs nothing on the success path, where Effect.retry built a schedule driver per message.
   const retryDelay = (attempt: number) => Duration.millis(Math.min(options.retryBaseDelayMs * 2 ** attempt, options.retryMaxDelayMs))
   const withTransientRetry = (run: Effect.Effect<unknown, OperationError>, attempt: number): Effect.Effect<unknown, OperationError> =>
-    Effect.catchIf(
+    // Already a success (a read-cache hit): nothing to retry, and it stays done (see below).
+    alreadyDone(run)?._tag === "Success" ? run : Effect.catchIf(
       run,
       (error) => error._tag === "Unavailable" && attempt < options.transientRetries,
       () => Effect.zipRight(Effect.sleep(retryDelay(attempt)), withTransientRetry(run, attempt + 1))
@@ -186,6 +189,14 @@ export const makeMessageHandler = (dispatch: Dispatch["Type"], options: HandlerO
       return
     }
     const route = message.fields.routingKey.slice(0, message.fields.routingKey.indexOf("."))
-    hooks.runInFlight(Effect.flatMap(Effect.exit(runRequest(ingress.request, route)), (exit) => settleExit(channels, hooks, message, ingress, exit)))
+    const operation = runRequest(ingress.request, route)
+    const done = alreadyDone(operation)
+    if (done !== undefined) {
+      // Done already (a read-cache hit): settled here, with a fiber only if settling needs one.
+      const settled = settleExit(channels, hooks, message, ingress, done)
+      if (alreadyDone(settled) === undefined) hooks.runInFlight(settled)
+      return
+    }
+    hooks.runInFlight(Effect.flatMap(Effect.exit(operation), (exit) => settleExit(channels, hooks, message, ingress, exit)))
   }
 }

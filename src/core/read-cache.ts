@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Layer, Runtime, Schedule } from "effect"
+import { type Clock, Context, Effect, Layer, Runtime, Schedule } from "effect"
 import { awaitChannelClose, channelCall, openChannel } from "../transport/channel.js"
 import { AmqpConnection } from "../transport/connection.js"
 import { LOGS_EXCHANGE } from "../transport/topology.js"
@@ -26,7 +26,11 @@ export class ReadCache extends Context.Tag("beds/ReadCache")<ReadCache, {
   readonly invalidateAll: Effect.Effect<void>
 }>() {}
 
-export const makeReadCache = () => {
+/**
+ * The time is read from the Clock service directly (not `Clock.currentTimeMillis`, an Effect): a
+ * hit is then `Effect.succeed(value)`, already done, and the handler settles it without a fiber.
+ */
+export const makeReadCache = (clock: Clock.Clock) => {
   const caches = new Map<string, TemplateCache>()
   const cacheOf = (template: string) => {
     let cache = caches.get(template)
@@ -35,19 +39,19 @@ export const makeReadCache = () => {
   }
   return ReadCache.of({
     // Plain combinators, not a generator: a cached read does little else (BENCHMARKS.md).
-    through: (template, key, ttlMs, load) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const cache = cacheOf(template)
-        const hit = cache.entries.get(key)
-        if (hit !== undefined && hit.expiresAt > now) return Effect.succeed(hit.value)
-        const generation = cache.generation
-        return Effect.tap(load, (value) => {
-          if (cache.generation !== generation) return
-          cache.entries.delete(key)
-          if (cache.entries.size >= CAPACITY) cache.entries.delete(cache.entries.keys().next().value!)
-          cache.entries.set(key, { expiresAt: now + ttlMs, value })
-        })
-      }),
+    through: (template, key, ttlMs, load) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const cache = cacheOf(template)
+      const hit = cache.entries.get(key)
+      if (hit !== undefined && hit.expiresAt > now) return Effect.succeed(hit.value)
+      const generation = cache.generation
+      return Effect.tap(load, (value) => {
+        if (cache.generation !== generation) return
+        cache.entries.delete(key)
+        if (cache.entries.size >= CAPACITY) cache.entries.delete(cache.entries.keys().next().value!)
+        cache.entries.set(key, { expiresAt: now + ttlMs, value })
+      })
+    },
     invalidate: (template) =>
       Effect.sync(() => {
         const cache = cacheOf(template)
@@ -63,7 +67,7 @@ export const makeReadCache = () => {
   })
 }
 
-export const ReadCacheLive = Layer.sync(ReadCache, makeReadCache)
+export const ReadCacheLive = Layer.effect(ReadCache, Effect.map(Effect.clock, makeReadCache))
 
 /**
  * Listens on beds.logs for `cache.invalidate.{template}` (from any node, this one included) through
