@@ -26,9 +26,10 @@ export class BrokerStopped extends Schema.TaggedError<BrokerStopped>()("BrokerSt
 /**
  * One broker instance: a channel on the node's connection (and a confirm channel beside it for
  * dead letters, see handler.ts), the topology declared, a consumer with `prefetch` messages in
- * flight, each with its operation in a fiber of its own (handler.ts). It runs until a channel closes, RabbitMQ cancels its
- * consumer, or a handler hits a defect; then it stops consuming, lets in-flight messages finish
- * (up to the drain timeout), closes its channels and fails, and the supervisor starts a new one. Interrupted (shutdown), it drains the same way.
+ * flight, each with its operation in a fiber of its own (handler.ts). It runs until a channel
+ * closes, RabbitMQ cancels its consumer, or a handler hits a defect; then it stops consuming, lets
+ * in-flight messages finish (up to the drain timeout), closes its channels and fails, and the
+ * supervisor starts a new one. Interrupted (shutdown), it drains the same way.
  */
 export const runBroker = (spec: BrokerSpec, hooks: { readonly onConsuming: Effect.Effect<void>; readonly onStopped: Effect.Effect<void> }) =>
   Effect.scoped(Effect.gen(function*() {

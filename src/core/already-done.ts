@@ -1,4 +1,4 @@
-import { Exit, type Effect } from "effect"
+import { Effect, Exit } from "effect"
 
 /**
  * The result of an effect that is already done, or undefined. `Effect.succeed` (and `Effect.die`)
@@ -7,3 +7,9 @@ import { Exit, type Effect } from "effect"
  */
 export const alreadyDone = <A, E>(effect: Effect.Effect<A, E>): Exit.Exit<A, E> | undefined =>
   Exit.isExit(effect) ? (effect as Exit.Exit<A, E>) : undefined
+
+/** `Effect.flatMap`, applied at once to an effect that already succeeded, so the result can stay done. */
+export const thenNow = <A, E, B, E2>(effect: Effect.Effect<A, E>, f: (a: A) => Effect.Effect<B, E2>): Effect.Effect<B, E | E2> => {
+  const done = alreadyDone(effect)
+  return done !== undefined && Exit.isSuccess(done) ? f(done.value) : Effect.flatMap(effect, f)
+}

@@ -1,5 +1,5 @@
-import { Context, Effect, Exit, Layer } from "effect"
-import { alreadyDone } from "./already-done.js"
+import { Context, Effect, Layer } from "effect"
+import { thenNow } from "./already-done.js"
 import { Dispatch } from "../brokers/dispatch.js"
 import type { Caller, Request } from "../protocol/envelope.js"
 import { Forbidden, NotFound, Unavailable, ValidationFailed, type OperationError } from "../protocol/errors.js"
@@ -11,15 +11,6 @@ import { describeProblem, firstProblem } from "./parse-issue.js"
 
 /** The adapters this node has, by name; a template whose adapter is missing is unavailable here. */
 export class Adapters extends Context.Tag("beds/Adapters")<Adapters, Partial<Record<AdapterName, NamasteCoreService>>>() {}
-
-/**
- * `Effect.flatMap`, applied at once when `effect` is already a success (a read-cache hit is
- * `Effect.succeed`): the result is then itself done, and the handler settles it without a fiber.
- */
-const thenNow = <A, E, B, E2>(effect: Effect.Effect<A, E>, f: (a: A) => Effect.Effect<B, E2>): Effect.Effect<B, E | E2> => {
-  const done = alreadyDone(effect)
-  return done !== undefined && Exit.isSuccess(done) ? f(done.value) : Effect.flatMap(effect, f)
-}
 
 const allowed = (allow: ReadonlyArray<string>, caller: Caller | undefined) =>
   allow.includes("*") || (caller !== undefined && caller.roles.some((role) => allow.includes(role)))
@@ -64,7 +55,8 @@ export const FactoryLive = (identity: NodeIdentity) => Layer.effect(
         case "create":
           return Effect.tap(adapter.createRecord(call), (created) => capabilities.afterWrite(template, operation.op, request, call, null, created))
         case "fetch":
-          // A fetch selects by the key: nothing there is not_found, whichever store said so.
+          // A fetch selects by the key: nothing there is not_found, whichever store said so. A
+          // read-cache hit stays done through this step (thenNow): the handler needs no fiber.
           return thenNow(capabilities.fetch(template, call, adapter), (rows) =>
             rows.length === 0
               ? Effect.fail(new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(call.values[template.key])}` }))
