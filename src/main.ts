@@ -1,10 +1,10 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Either, Exit, RuntimeFlags } from "effect"
+import { Cause, Console, Effect, Either, Exit, Layer, RuntimeFlags } from "effect"
 import { loadConfig } from "./config/load.js"
+import { parseArguments, startupSettings, usage } from "./config/startup.js"
 import { roundMs } from "./ipl/runner.js"
 import { LoggingLive } from "./logging/logger.js"
 import { runNode } from "./node.js"
-import { parseArguments, startupSettings, usage } from "./startup.js"
 
 /**
  * The one entry point for every role. Fatal startup errors (bad arguments, bad config, a failed
@@ -24,10 +24,9 @@ const program = (argv: ReadonlyArray<string>, variables: Readonly<Record<string,
       ConfigError: (error) => fatal(`config: ${error.message}`),
       IplFailed: (error) => fatal(error.message)
     }),
-    Effect.provide(NodeContext.layer),
     // Effect counts every fiber's start, end and lifetime by default; BEDS reads none of those
     // metrics, and a message's fiber paid for them on the hot path (BENCHMARKS.md).
-    Effect.provide(RuntimeFlags.disableRuntimeMetrics)
+    Effect.provide(Layer.merge(NodeContext.layer, RuntimeFlags.disableRuntimeMetrics))
   )
 
 const fatal = (line: string) => Console.error(`beds: fatal: ${line}`).pipe(Effect.as(1))

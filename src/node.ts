@@ -1,15 +1,15 @@
-import { Effect, Layer, Ref } from "effect"
+import { Effect, Layer, Option } from "effect"
+import type { StartupOptions } from "./config/startup.js"
 import type { BedsConfig } from "./config/schema.js"
-import { roundMs, runIpl, type IplStepResult } from "./ipl/runner.js"
+import { makeIpl, roundMs, type IplStepResult } from "./ipl/runner.js"
 import { serviceSteps } from "./ipl/steps.js"
 import { templatesStep } from "./ipl/templates.js"
-import type { Template } from "./templates/schema.js"
-import { NodeLive } from "./roles/node-layer.js"
-import { defaultTemplatesDirectory, type StartupOptions } from "./startup.js"
+import { awaitServing, NodeLive } from "./roles/node-layer.js"
 
 /**
- * The node once config is loaded and the logger is installed: announce, boot, then serve until
- * interrupted (SIGINT or SIGTERM). Returns the process exit code for `--check`.
+ * The node once config is loaded and the logger is installed: announce, boot (IPL), then serve
+ * until interrupted (SIGINT or SIGTERM). Returns the process exit code for `--check`. Everything
+ * the IPL opens for the node (the adapters) lives in the node's scope and is served with.
  */
 export const runNode = Effect.fn("Node.run")(function*(
   config: BedsConfig,
@@ -19,22 +19,29 @@ export const runNode = Effect.fn("Node.run")(function*(
   const [loggingDuration] = yield* Effect.timed(
     Effect.logInfo(`BEDS starting: role ${config.node.role}, env ${config.env}, config ${config.sources.join(" + ")}`)
   )
-  const templates = yield* Ref.make<ReadonlyArray<Template>>([])
-  const report = yield* runIpl({
+  const ipl = yield* makeIpl({
     env: config.env,
     stepTimeoutMs: config.ipl.step_timeout_ms,
-    completed: [
-      configStep,
-      { name: "logging up", target: "stdout", ok: true, durationMs: roundMs(loggingDuration) }
-    ],
-    steps: [...serviceSteps(config), templatesStep(config, config.templates.directory ?? defaultTemplatesDirectory, templates)]
+    completed: [configStep, { name: "logging up", target: "stdout", ok: true, durationMs: roundMs(loggingDuration) }]
   })
-  if (options.check) return report.failed.length === 0 ? 0 : 1
+  for (const step of serviceSteps(config)) yield* ipl.step(step)
 
   return yield* Effect.scoped(Effect.gen(function*() {
-    yield* Layer.build(NodeLive(config, yield* Ref.get(templates)))
-    yield* Effect.logInfo(
-      report.failed.length === 0 ? "node up; SIGINT or SIGTERM stops it" : "node up DEGRADED; SIGINT or SIGTERM stops it"
+    const found = Option.getOrElse(yield* ipl.step(templatesStep(config)), () => ({ templates: [], adapters: {} }))
+    const report = yield* ipl.report
+    if (options.check) return report.failed.length === 0 ? 0 : 1
+
+    yield* Layer.build(NodeLive(config, found)).pipe(
+      Effect.flatMap((node) => {
+        const degraded = report.failed.length > 0
+        const waiting = degraded && report.failed.some((step) => step.name === "rabbitmq")
+          ? Effect.logWarning("node not serving yet: waiting for RabbitMQ")
+          : Effect.void
+        return waiting.pipe(
+          Effect.zipRight(awaitServing.pipe(Effect.provide(node))),
+          Effect.zipRight(Effect.logInfo(degraded ? "node up DEGRADED; SIGINT or SIGTERM stops it" : "node up; SIGINT or SIGTERM stops it"))
+        )
+      })
     )
     // Interrupted by the signal: this runs first, then the scope drains the brokers and closes connections.
     return yield* Effect.never.pipe(

@@ -1,9 +1,8 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
-import { schemaDirectory } from "./adapters/adapters.js"
 import { loadConfig } from "./config/load.js"
+import { startupSettings } from "./config/startup.js"
 import { applySchemas } from "./schema/apply.js"
-import { startupSettings } from "./startup.js"
 
 /**
  * `node dist/schema-apply.js` (npm run schema:apply): applies the DBA's schema objects to the
@@ -13,7 +12,7 @@ import { startupSettings } from "./startup.js"
 const program = (variables: Readonly<Record<string, string | undefined>>) =>
   Effect.gen(function*() {
     const config = yield* loadConfig({ ...(yield* startupSettings), variables })
-    const lines = yield* applySchemas(schemaDirectory(config), {
+    const lines = yield* applySchemas(config.templates.schema_directory, {
       mariadb: config.mariadb.master,
       mongodb: config.mongodb,
       dynamodb: config.dynamodb

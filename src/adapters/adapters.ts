@@ -1,55 +1,67 @@
-import { NodeContext } from "@effect/platform-node"
-import { Context, Effect, Either, Layer } from "effect"
-import path from "node:path"
+import type { FileSystem, Path } from "@effect/platform"
+import { Context, Effect, Layer, Schema } from "effect"
+import { join } from "node:path"
 import type { BedsConfig } from "../config/schema.js"
-import { reasonOf } from "../core/errors.js"
-import { Adapters } from "../core/factory.js"
-import { NamasteCore, type NamasteCoreService } from "../core/namaste-core.js"
-import type { AdapterName } from "../templates/schema.js"
-import { DynamoDbCoreLive, MariaDbCoreLive, MongoDbCoreLive } from "./layers.js"
+import { reasonOf } from "../kernel/errors.js"
+import { AdapterName } from "../templates/schema.js"
+import { makeDynamoDbCore } from "./dynamodb/core.js"
+import { makeMariaDbCore } from "./mariadb/core.js"
+import { makeMongoDbCore } from "./mongodb/core.js"
 import { loadPipelines } from "./mongodb/pipelines.js"
-import { defaultSchemaDirectory } from "../startup.js"
+import { NamasteCore, type NamasteCoreService } from "./port.js"
 
-/** The DBA's schema files: config's templates.schema_directory, or schema/ beside the build. */
-export const schemaDirectory = (config: BedsConfig) => config.templates.schema_directory ?? defaultSchemaDirectory
-
-/** Builds one adapter from its layer; its connections close with the calling scope. */
-export const makeAdapter = (config: BedsConfig, name: AdapterName) => {
-  const layer = (): Layer.Layer<NamasteCore, unknown> => {
-    switch (name) {
-      case "mariadb":
-        return MariaDbCoreLive(config)
-      case "dynamodb":
-        return DynamoDbCoreLive(config)
-      case "mongodb":
-        return Layer.unwrapEffect(
-          loadPipelines(path.join(schemaDirectory(config), "mongodb", "pipelines")).pipe(
-            Effect.map((pipelines) => MongoDbCoreLive(config, pipelines)),
-            Effect.provide(NodeContext.layer)
-          )
-        )
-    }
+/** An adapter could not be built: its store is unreachable or refused us (or its files are bad). */
+export class AdapterUnavailable extends Schema.TaggedError<AdapterUnavailable>()("AdapterUnavailable", {
+  adapter: AdapterName,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `${this.adapter}: ${this.reason}`
   }
-  return Layer.build(layer()).pipe(
-    Effect.map((context) => Context.get(context, NamasteCore)),
-    Effect.mapError((error) => `${name}: ${reasonOf(error)}`)
-  )
+}
+
+/** The adapters this node has, by name; a template whose adapter is missing answers `unavailable`. */
+export class Adapters extends Context.Tag("beds/Adapters")<Adapters, Partial<Record<AdapterName, NamasteCoreService>>>() {}
+
+/** One adapter as a layer of the shared NamasteCore port; its connections close with the layer. */
+export const adapterLayer = (
+  config: BedsConfig,
+  name: AdapterName
+): Layer.Layer<NamasteCore, AdapterUnavailable, FileSystem.FileSystem | Path.Path> => {
+  const timeoutMs = config.ipl.step_timeout_ms
+  switch (name) {
+    case "mariadb":
+      return Layer.scoped(
+        NamasteCore,
+        makeMariaDbCore({ master: config.mariadb.master, secondary: config.mariadb.secondary, maxConnections: 16, connectTimeoutMs: timeoutMs })
+      ).pipe(Layer.mapError((error) => new AdapterUnavailable({ adapter: name, reason: reasonOf(error.cause) })))
+    case "mongodb":
+      return Layer.scoped(
+        NamasteCore,
+        loadPipelines(join(config.templates.schema_directory, "mongodb", "pipelines")).pipe(
+          Effect.flatMap((pipelines) => makeMongoDbCore(config.mongodb, { appName: `beds ${config.node.id}`, timeoutMs, pipelines }))
+        )
+      ).pipe(Layer.mapError((error) => new AdapterUnavailable({ adapter: name, reason: error.message })))
+    case "dynamodb":
+      // No connection is opened here: the IPL's dynamodb step is what checks the endpoint.
+      return Layer.scoped(NamasteCore, makeDynamoDbCore(config.dynamodb, { timeoutMs }))
+  }
 }
 
 /**
- * The adapters the given templates use. One that cannot be built (its database is down in dev)
- * is left out and logged: its templates answer `unavailable` while the rest serve.
+ * Builds each named adapter once, in the caller's scope (the node's): the IPL checks the templates'
+ * objects with them and the node serves with the same ones. One that cannot be built is left out,
+ * with the reason (its templates are disabled, or fatal in prod).
  */
-export const AdaptersLive = (config: BedsConfig, names: ReadonlySet<AdapterName>) =>
-  Layer.scoped(
-    Adapters,
-    Effect.gen(function*() {
-      const adapters: Partial<Record<AdapterName, NamasteCoreService>> = {}
-      for (const name of names) {
-        const built = yield* Effect.either(makeAdapter(config, name))
-        if (Either.isRight(built)) adapters[name] = built.right
-        else yield* Effect.logError(`adapter ${name} unavailable: ${built.left}`)
-      }
-      return adapters
-    })
-  )
+export const buildAdapters = Effect.fn("Adapters.build")(
+  function*(config: BedsConfig, names: ReadonlySet<AdapterName>) {
+    const built: Partial<Record<AdapterName, NamasteCoreService>> = {}
+    const failed = new Map<AdapterName, AdapterUnavailable>()
+    for (const name of names) {
+      const context = yield* Effect.either(Layer.build(adapterLayer(config, name)))
+      if (context._tag === "Right") built[name] = Context.get(context.right, NamasteCore)
+      else failed.set(name, context.left)
+    }
+    return { adapters: Adapters.of(built), failed } as const
+  }
+)

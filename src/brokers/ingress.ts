@@ -1,6 +1,6 @@
-import { Either, ParseResult, Schema } from "effect"
+import { Either, Option, ParseResult, Schema } from "effect"
 import type { ConsumeMessage } from "amqplib"
-import { describeProblem, firstProblem } from "../core/parse-issue.js"
+import { describeProblem, firstProblem } from "../kernel/parse-issue.js"
 import { Caller, Lineage, Request } from "../protocol/envelope.js"
 import { TRACEPARENT } from "../protocol/routing.js"
 
@@ -19,12 +19,16 @@ export interface Accepted {
 export interface Refused {
   readonly _tag: "Refused"
   readonly reason: string
+  /** Where the refusal is answered: unset when the request has no replyTo or no correlationId. */
   readonly replyTo: string | undefined
   readonly correlationId: string | undefined
   readonly traceparent: string | undefined
+  /** The request's lineage when the body was JSON with a valid one, so the refusal can carry it. */
+  readonly lineage: Lineage | undefined
 }
 
 const decodeRequest = Schema.decodeUnknownEither(Request)
+const decodeLineage = Schema.decodeUnknownOption(Lineage)
 
 // Unknown keys are refused, naming the key, as `onExcessProperty: "error"` would: that option
 // runs a union parser per key of every object and doubled the cost of decoding an envelope
@@ -47,8 +51,32 @@ const unknownNestedKey = (body: Record<string, unknown>): string | undefined => 
   }
   return undefined
 }
-// One decoder for every message (it holds no state between fatal-mode decodes).
-const utf8 = new TextDecoder("utf-8", { fatal: true })
+// One decoder for every message (it holds no state between fatal-mode decodes). A byte-order mark
+// is kept (ignoreBOM) and refused below, so that a body means the same to every JSON parser.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+
+/**
+ * Why a contentType is refused, or undefined when it is JSON: absent, or `application/json` in any
+ * case, with parameters allowed (a charset must be utf-8: the body is always read as UTF-8).
+ */
+const contentTypeProblem = (contentType: string | undefined): string | undefined => {
+  if (contentType === undefined) return undefined
+  const [mediaType, ...parameters] = contentType.split(";").map((part) => part.trim())
+  if (mediaType!.toLowerCase() !== "application/json") return `contentType ${JSON.stringify(contentType)} is not application/json`
+  const charset = parameters.find((p) => p.toLowerCase().startsWith("charset="))?.slice("charset=".length).replace(/^"(.*)"$/, "$1")
+  if (charset !== undefined && !["utf-8", "utf8"].includes(charset.toLowerCase())) {
+    return `contentType ${JSON.stringify(contentType)}: the body is read as UTF-8, not ${charset}`
+  }
+  return undefined
+}
+
+const startsWithByteOrderMark = (content: Buffer) => content.length >= 3 && content[0] === 0xef && content[1] === 0xbb && content[2] === 0xbf
+
+/** The lineage of a body that did not decode as a request, when it has a valid one. */
+const lineageOf = (body: unknown): Lineage | undefined =>
+  typeof body === "object" && body !== null && !Array.isArray(body) && "lineage" in body
+    ? Option.getOrUndefined(decodeLineage((body as { lineage: unknown }).lineage))
+    : undefined
 
 /** The one place a message body is trusted: decoded with Schema, checked against its routing key. */
 export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "properties" | "fields">): Accepted | Refused => {
@@ -57,14 +85,16 @@ export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "proper
   const correlationId = nonEmptyString(properties.correlationId)
   const traceHeader = properties.headers?.["traceparent"]
   const traceparent = typeof traceHeader === "string" && TRACEPARENT.test(traceHeader) ? traceHeader : undefined
-  const refuse = (reason: string): Refused => ({ _tag: "Refused", reason, replyTo, correlationId, traceparent })
+  // A reply without a correlationId could not be matched by any client: such a request is only dead-lettered.
+  const answerTo = correlationId === undefined ? undefined : replyTo
+  const refuse = (reason: string, lineage?: Lineage): Refused =>
+    ({ _tag: "Refused", reason, replyTo: answerTo, correlationId, traceparent, lineage })
 
   if (replyTo === undefined) return refuse("no replyTo property: a request needs somewhere to send its reply")
   if (correlationId === undefined) return refuse("no correlationId property: a reply could not be matched to its request")
-  const contentType = nonEmptyString(properties.contentType)
-  if (contentType !== undefined && contentType.split(";")[0]!.trim() !== "application/json") {
-    return refuse(`contentType ${JSON.stringify(contentType)} is not application/json`)
-  }
+  const contentType = contentTypeProblem(nonEmptyString(properties.contentType))
+  if (contentType !== undefined) return refuse(contentType)
+  if (startsWithByteOrderMark(message.content)) return refuse("body starts with a byte-order mark: send UTF-8 JSON without one")
   let body: unknown
   try {
     body = JSON.parse(utf8.decode(message.content))
@@ -72,15 +102,20 @@ export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "proper
     return refuse(`body is not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`)
   }
   const unknownTopLevel = unknownTopLevelKey(body)
-  if (unknownTopLevel !== undefined) return refuse(`body: ${unknownTopLevel}`)
+  if (unknownTopLevel !== undefined) return refuse(`body: ${unknownTopLevel}`, lineageOf(body))
   const decoded = decodeRequest(body)
-  if (Either.isLeft(decoded)) return refuse(`body: ${describeProblem(firstProblem((decoded.left as ParseResult.ParseError).issue))}`)
-  const unknownNested = unknownNestedKey(body as Record<string, unknown>)
-  if (unknownNested !== undefined) return refuse(`body: ${unknownNested}`)
+  if (Either.isLeft(decoded)) {
+    return refuse(`body: ${describeProblem(firstProblem((decoded.left as ParseResult.ParseError).issue))}`, lineageOf(body))
+  }
   const request = decoded.right
+  const unknownNested = unknownNestedKey(body as Record<string, unknown>)
+  if (unknownNested !== undefined) return refuse(`body: ${unknownNested}`, lineageOf(body))
   const [, template, op, ...rest] = message.fields.routingKey.split(".")
   if (template !== request.template || op !== request.op || rest.length > 0) {
-    return refuse(`routing key ${JSON.stringify(message.fields.routingKey)} does not match template ${request.template} op ${request.op}`)
+    return refuse(
+      `routing key ${JSON.stringify(message.fields.routingKey)} does not match template ${request.template} op ${request.op}`,
+      request.lineage
+    )
   }
   return { _tag: "Accepted", request, replyTo, correlationId, traceparent, persistent: properties.deliveryMode === 2 }
 }

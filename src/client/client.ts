@@ -5,10 +5,10 @@ import type { Environment } from "../config/schema.js"
 import { PROTOCOL_VERSION, Reply, type Caller, type Lineage, type Request } from "../protocol/envelope.js"
 import { defaultRoute, routingKey } from "../protocol/routing.js"
 import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
-import { reasonOf } from "../core/errors.js"
+import { reasonOf } from "../kernel/errors.js"
 import type { RabbitMqConfig } from "../transport/connect.js"
 import { AmqpConnection, makeAmqpConnection } from "../transport/connection.js"
-import { EVENTS_EXCHANGE } from "../transport/topology.js"
+import { EVENTS_EXCHANGE } from "../protocol/routing.js"
 
 /** No reply within the request's timeout. The request may still run: retry with the same idempotencyKey. */
 export class ClientTimeout extends Schema.TaggedError<ClientTimeout>()("ClientTimeout", {

@@ -3,7 +3,7 @@ import { Effect, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
 import { environmentLayers, variableFor } from "./env-overlay.js"
 import { keyPath, mergeLayers, sourceOf, type ConfigLayer, type ConfigTable } from "./merge.js"
-import { firstProblem, showValue } from "../core/parse-issue.js"
+import { firstProblem, showValue } from "../kernel/parse-issue.js"
 import { BedsConfigSchema, CURRENT_CONFIG_VERSION, SECRET_KEYS, type BedsConfig, type Environment } from "./schema.js"
 
 /** The node cannot start on this config; `message` is the one line an operator reads. */

@@ -1,7 +1,8 @@
 import { Schema } from "effect"
 import { Route } from "../protocol/routing.js"
+import { defaultSchemaDirectory, defaultTemplatesDirectory } from "./directories.js"
 
-/** The config format this build reads. Older files are migrated (see migrate.ts) or refused. */
+/** The config format this build reads. An older file is refused (config/load.ts `checkVersion`). */
 export const CURRENT_CONFIG_VERSION = 1
 
 export const Environment = Schema.Literal("dev", "qa", "prod")
@@ -158,9 +159,9 @@ const SupervisorSection = Schema.Struct({
 
 const TemplatesSection = Schema.Struct({
   /** Directory of template files; unset means templates/ beside the build. */
-  directory: Schema.optional(NonEmpty),
+  directory: Schema.optionalWith(NonEmpty, { default: () => defaultTemplatesDirectory }),
   /** Directory of the DBA's schema files (mongodb pipelines are read from it); unset: schema/ beside the build. */
-  schema_directory: Schema.optional(NonEmpty)
+  schema_directory: Schema.optionalWith(NonEmpty, { default: () => defaultSchemaDirectory })
 })
 
 const MetricsSection = Schema.Struct({
@@ -188,7 +189,9 @@ export const BedsConfigSchema = Schema.Struct({
   retry: RetrySection,
   supervisor: SupervisorSection,
   shutdown: ShutdownSection,
-  templates: Schema.optionalWith(TemplatesSection, { default: () => ({}) }),
+  templates: Schema.optionalWith(TemplatesSection, {
+    default: () => ({ directory: defaultTemplatesDirectory, schema_directory: defaultSchemaDirectory })
+  }),
   metrics: Schema.optionalWith(MetricsSection, { default: () => ({ interval_s: 0 }) })
 })
 

@@ -2,11 +2,12 @@ import { Clock, Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Environment } from "../config/schema.js"
 import type { Lineage, Request } from "../protocol/envelope.js"
-import type { OperationError } from "../protocol/errors.js"
+import type { CoreCall, NamasteCoreService, Row } from "../adapters/port.js"
+import { NotFound, type OperationError } from "../protocol/errors.js"
+import { auditKey, invalidationKey, journalKey } from "../protocol/routing.js"
 import type { Template } from "../templates/schema.js"
 import { LogPublisher } from "../transport/publisher.js"
-import type { CoreCall, NamasteCoreService, Row } from "./namaste-core.js"
-import { invalidationKey, ReadCache } from "./read-cache.js"
+import { ReadCache } from "./read-cache.js"
 
 export interface NodeIdentity {
   readonly node: string
@@ -29,14 +30,19 @@ export const makeCapabilities = (identity: NodeIdentity) =>
     const publisher = yield* LogPublisher
     const cache = yield* ReadCache
 
-    const fetch = (template: Template, call: CoreCall, adapter: NamasteCoreService): Effect.Effect<ReadonlyArray<Row>, OperationError> => {
+    /**
+     * The record with the call's key. A fetch selects by the key, so no record is not_found on every
+     * store. With `cache_ttl_s`, the record comes from the read cache when it holds it: then this is
+     * the cache's `Effect.succeed` itself, already done (the Dispatch port's fast path).
+     */
+    const fetch = (template: Template, call: CoreCall, adapter: NamasteCoreService): Effect.Effect<Row, OperationError> => {
+      const key = call.values[template.key]
+      const load = Effect.flatMap(adapter.fetchRecords(call), (rows) =>
+        rows[0] === undefined
+          ? Effect.fail(new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(key)}` }))
+          : Effect.succeed(rows[0]))
       const ttlMs = template.capabilities.cache_ttl_s * 1000
-      if (ttlMs === 0) return adapter.fetchRecords(call)
-      // The cache holds what fetchRecords returned for this key, so the cast restores its type.
-      return cache.through(template.name, JSON.stringify(call.values[template.key]), ttlMs, adapter.fetchRecords(call)) as Effect.Effect<
-        ReadonlyArray<Row>,
-        OperationError
-      >
+      return ttlMs === 0 ? load : cache.through(template.name, JSON.stringify(key), ttlMs, load)
     }
 
     /** The record before a write, for the journal; null when the template keeps no journal or cannot fetch. */
@@ -76,9 +82,9 @@ export const makeCapabilities = (identity: NodeIdentity) =>
         const at = new Date(yield* Clock.currentTimeMillis).toISOString()
         const key = call.values[template.key] ?? afterRow?.[template.key] ?? null
         const common = { version: 1, template: template.name, op, key, at, caller: request.caller ?? null }
-        if (audit) yield* emit(`audit.${template.name}.${op}`, { ...common, kind: "audit", lineage: childLineage(identity, request.lineage) })
+        if (audit) yield* emit(auditKey(template.name, op), { ...common, kind: "audit", lineage: childLineage(identity, request.lineage) })
         if (journal) {
-          yield* emit(`journal.${template.name}.${op}`, {
+          yield* emit(journalKey(template.name, op), {
             ...common,
             kind: "journal",
             before: beforeRow,

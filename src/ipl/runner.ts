@@ -1,12 +1,18 @@
-import { Duration, Effect, Exit, Schema } from "effect"
+import { Data, Duration, Effect, Exit, Option, Ref, Schema } from "effect"
 import type { Environment } from "../config/schema.js"
-import { ServiceUnavailable } from "../core/errors.js"
+import { ServiceUnavailable } from "../kernel/errors.js"
 
-/** One named boot check against one target (host:port, path). */
-export interface IplStep<R = never> {
+/**
+ * A step that found problems but still found something to use (the templates step: the templates
+ * whose objects exist). It counts as failed (fatal in prod); in dev and qa its value is used.
+ */
+export class StepDegraded<A> extends Data.TaggedError("StepDegraded")<{ readonly value: A; readonly reason: string }> {}
+
+/** One named boot check against one target (host:port, path), giving what it found. */
+export interface IplStep<A = void, R = never> {
   readonly name: string
   readonly target: string
-  readonly run: Effect.Effect<void, ServiceUnavailable, R>
+  readonly run: Effect.Effect<A, ServiceUnavailable | StepDegraded<A>, R>
 }
 
 export interface IplStepResult {
@@ -37,65 +43,69 @@ export class IplFailed extends Schema.TaggedError<IplFailed>()("IplFailed", {
 /** Milliseconds to one decimal, as reports show them. */
 export const roundMs = (duration: Duration.Duration) => Math.round(Duration.toMillis(duration) * 10) / 10
 
-/** Runs a step under the timeout and logs its outcome with its duration. */
-const runStep = <R>(step: IplStep<R>, timeoutMs: number) =>
-  Effect.gen(function*() {
-    const [duration, exit] = yield* step.run.pipe(
-      Effect.timeoutFail({
-        duration: Duration.millis(timeoutMs),
-        onTimeout: () => new ServiceUnavailable({ target: step.target, reason: `no answer within ${timeoutMs} ms` })
-      }),
-      Effect.exit,
-      Effect.timed
-    )
-    const result: IplStepResult = Exit.isSuccess(exit)
-      ? { name: step.name, target: step.target, ok: true, durationMs: roundMs(duration) }
-      : {
-        name: step.name,
-        target: step.target,
-        ok: false,
-        durationMs: roundMs(duration),
-        reason: exit.cause._tag === "Fail" ? exit.cause.error.reason : "unexpected failure (see the log)"
-      }
-    if (result.ok) {
-      yield* Effect.logInfo(`IPL ${step.name}: ok`)
-    } else if (exit._tag === "Failure" && exit.cause._tag !== "Fail") {
-      yield* Effect.logError(`IPL ${step.name}: failed`, exit.cause)
-    } else {
-      yield* Effect.logError(`IPL ${step.name}: failed: ${result.reason}`)
-    }
-    return result
-  }).pipe(Effect.annotateLogs({ step: step.name, target: step.target }), Effect.withLogSpan(`ipl.${step.name}`))
-
-/**
- * Runs the steps in order. `completed` are steps already done before the logger existed (config
- * loaded, logging up). In prod the first failure fails the IPL; in dev and qa every step runs
- * and the report says what is off.
- */
-export const runIpl = <R>(options: {
+export interface IplOptions {
   readonly env: Environment
   readonly stepTimeoutMs: number
+  /** Steps done before the logger existed (config loaded, logging up). */
   readonly completed: ReadonlyArray<IplStepResult>
-  readonly steps: ReadonlyArray<IplStep<R>>
-}) =>
-  Effect.gen(function*() {
-    const results: Array<IplStepResult> = [...options.completed]
-    for (const step of options.steps) {
-      const result = yield* runStep(step, options.stepTimeoutMs)
-      results.push(result)
-      if (!result.ok && options.env === "prod") {
-        return yield* new IplFailed({ step: result.name, target: result.target, reason: result.reason ?? "failed" })
+}
+
+/**
+ * The IPL as one composed Effect of named steps: `step` runs one under the timeout, logs its
+ * outcome and duration, and gives what it found (none if it failed); in prod the first failure
+ * fails the IPL with IplFailed. `report` logs the summary and says what is off.
+ */
+export const makeIpl = (options: IplOptions) =>
+  Effect.map(Ref.make<ReadonlyArray<IplStepResult>>(options.completed), (results) => {
+    const step = <A, R>(step: IplStep<A, R>): Effect.Effect<Option.Option<A>, IplFailed, R> =>
+      Effect.gen(function*() {
+        const [duration, exit] = yield* step.run.pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(options.stepTimeoutMs),
+            onTimeout: () => new ServiceUnavailable({ target: step.target, reason: `no answer within ${options.stepTimeoutMs} ms` })
+          }),
+          Effect.exit,
+          Effect.timed
+        )
+        const failure = Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined
+        const reason = Exit.isSuccess(exit) ? undefined : failure === undefined ? "unexpected failure (see the log)" : failure.reason
+        const result: IplStepResult = {
+          name: step.name,
+          target: step.target,
+          ok: reason === undefined,
+          durationMs: roundMs(duration),
+          ...(reason === undefined ? {} : { reason })
+        }
+        yield* Ref.update(results, (all) => [...all, result])
+        if (Exit.isSuccess(exit)) yield* Effect.logInfo(`IPL ${step.name}: ok`)
+        else if (failure === undefined) yield* Effect.logError(`IPL ${step.name}: failed`, exit.cause)
+        else yield* Effect.logError(`IPL ${step.name}: failed: ${failure.reason}`)
+        if (!result.ok && options.env === "prod") {
+          return yield* new IplFailed({ step: result.name, target: result.target, reason: result.reason ?? "failed" })
+        }
+        if (Exit.isSuccess(exit)) return Option.some(exit.value)
+        return failure?._tag === "StepDegraded" ? Option.some(failure.value) : Option.none()
+      }).pipe(Effect.annotateLogs({ step: step.name, target: step.target }), Effect.withLogSpan(`ipl.${step.name}`))
+
+    const report = Effect.gen(function*() {
+      const steps = yield* Ref.get(results)
+      const report: IplReport = { steps, failed: steps.filter((result) => !result.ok) }
+      const summary = steps.map((s) => `${s.name} ${s.ok ? "ok" : "FAILED"} ${s.durationMs}ms`).join("; ")
+      if (report.failed.length === 0) {
+        yield* Effect.logInfo(`IPL complete: ${steps.length} steps ok (${summary})`)
+      } else {
+        const off = report.failed.map((s) => `${s.name} (${s.target}): ${s.reason}`).join("; ")
+        yield* Effect.logWarning(`IPL complete, node DEGRADED: ${off}`).pipe(Effect.annotateLogs({ degraded: report.failed.map((s) => s.name) }))
       }
-    }
-    const report: IplReport = { steps: results, failed: results.filter((result) => !result.ok) }
-    const summary = report.steps.map((s) => `${s.name} ${s.ok ? "ok" : "FAILED"} ${s.durationMs}ms`).join("; ")
-    if (report.failed.length === 0) {
-      yield* Effect.logInfo(`IPL complete: ${report.steps.length} steps ok (${summary})`)
-    } else {
-      const off = report.failed.map((s) => `${s.name} (${s.target}): ${s.reason}`).join("; ")
-      yield* Effect.logWarning(`IPL complete, node DEGRADED: ${off}`).pipe(
-        Effect.annotateLogs({ degraded: report.failed.map((s) => s.name) })
-      )
-    }
-    return report
+      return report
+    })
+    return { step, report }
+  })
+
+/** Runs steps that find nothing (service checks) in order, then reports. */
+export const runIpl = <R>(options: IplOptions & { readonly steps: ReadonlyArray<IplStep<void, R>> }) =>
+  Effect.gen(function*() {
+    const ipl = yield* makeIpl(options)
+    for (const step of options.steps) yield* ipl.step(step)
+    return yield* ipl.report
   })

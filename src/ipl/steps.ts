@@ -6,7 +6,7 @@ import { mongoDbTarget } from "../adapters/mongodb/client.js"
 import { probeMongoDb } from "../adapters/mongodb/probe.js"
 import type { BedsConfig } from "../config/schema.js"
 import { probeSharedFs } from "../platform/shared-fs.js"
-import { roleServices, type ServiceName } from "../roles/roles.js"
+import { roleServices, type ServiceName } from "../config/roles.js"
 import { rabbitMqTarget } from "../transport/connect.js"
 import { probeRabbitMq } from "../transport/probe.js"
 import type { IplStep } from "./runner.js"
@@ -15,10 +15,10 @@ import { FileSystem, Path } from "@effect/platform"
 type StepRequirements = FileSystem.FileSystem | Path.Path
 
 /** The service checks of the node's role, in boot order: the message bus first, then the stores. */
-export const serviceSteps = (config: BedsConfig): ReadonlyArray<IplStep<StepRequirements>> => {
+export const serviceSteps = (config: BedsConfig): ReadonlyArray<IplStep<void, StepRequirements>> => {
   const timeoutMs = config.ipl.step_timeout_ms
   const clientName = `beds ${config.node.id} ipl`
-  const stepsFor: Record<ServiceName, () => ReadonlyArray<IplStep<StepRequirements>>> = {
+  const stepsFor: Record<ServiceName, () => ReadonlyArray<IplStep<void, StepRequirements>>> = {
     rabbitmq: () => [{
       name: "rabbitmq",
       target: rabbitMqTarget(config.rabbitmq),

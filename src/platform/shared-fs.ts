@@ -1,6 +1,6 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
-import { ServiceUnavailable } from "../core/errors.js"
+import { ServiceUnavailable } from "../kernel/errors.js"
 
 /**
  * The shared directory exists and this node can create and remove a file in it. It is not created

@@ -14,29 +14,28 @@ export const ErrorCode = Schema.Literal(
 export type ErrorCode = typeof ErrorCode.Type
 
 /**
- * What the broker does with the request message after replying: ack it, or dead-letter it with
- * the reason. `unavailable` is retried first (see brokers/settle.ts); `internal` also replaces the
- * broker fiber.
+ * What becomes of the request message once it is answered: acked, or also dead-lettered with the
+ * reason. `unavailable` is retried first (brokers/operation.ts); `internal` also replaces the broker.
  */
-export type Settlement = "ack" | "dead_letter"
+export type Disposition = "ack" | "dead_letter"
 
 export interface CatalogEntry {
   readonly tag: string
   readonly retryable: boolean
-  readonly settlement: Settlement
+  readonly disposition: Disposition
   readonly meaning: string
 }
 
 /** The error catalog: one row per code, also published in docs/protocol.md. */
 export const errorCatalog: Readonly<Record<ErrorCode, CatalogEntry>> = {
-  bad_envelope: { tag: "BadEnvelope", retryable: false, settlement: "dead_letter", meaning: "the message is not a v1 request envelope" },
-  validation: { tag: "ValidationFailed", retryable: false, settlement: "ack", meaning: "the request names a field or value the operation refuses" },
-  not_found: { tag: "NotFound", retryable: false, settlement: "ack", meaning: "no such template, operation or record" },
-  forbidden: { tag: "Forbidden", retryable: false, settlement: "ack", meaning: "the caller may not run this operation" },
-  conflict: { tag: "Conflict", retryable: false, settlement: "ack", meaning: "a stale version, a duplicate key" },
-  deadline_exceeded: { tag: "DeadlineExceeded", retryable: false, settlement: "ack", meaning: "the request's deadline passed before it was done" },
-  unavailable: { tag: "Unavailable", retryable: true, settlement: "dead_letter", meaning: "a transient failure persisted through every retry" },
-  internal: { tag: "Internal", retryable: false, settlement: "dead_letter", meaning: "a defect in BEDS; the broker fiber was replaced" }
+  bad_envelope: { tag: "BadEnvelope", retryable: false, disposition: "dead_letter", meaning: "the message is not a v1 request envelope" },
+  validation: { tag: "ValidationFailed", retryable: false, disposition: "ack", meaning: "the request names a field or value the operation refuses" },
+  not_found: { tag: "NotFound", retryable: false, disposition: "ack", meaning: "no such template, operation or record" },
+  forbidden: { tag: "Forbidden", retryable: false, disposition: "ack", meaning: "the caller may not run this operation" },
+  conflict: { tag: "Conflict", retryable: false, disposition: "ack", meaning: "a stale version, a duplicate key" },
+  deadline_exceeded: { tag: "DeadlineExceeded", retryable: false, disposition: "ack", meaning: "the request's deadline passed before it was done" },
+  unavailable: { tag: "Unavailable", retryable: true, disposition: "dead_letter", meaning: "a transient failure persisted through every retry" },
+  internal: { tag: "Internal", retryable: false, disposition: "dead_letter", meaning: "a defect in BEDS; the broker fiber was replaced" }
 }
 
 // The failures an operation may end with; dispatch (the factory) fails with exactly these.

@@ -17,5 +17,19 @@ export const routeBinding = (route: string): string => `${route}.#`
 export const defaultRoute = (op: string): string | undefined =>
   op === "fetch" ? "read" : op === "create" || op === "update" || op === "delete" ? "write" : undefined
 
+/** Requests: topic exchange, durable; routing keys map each template operation to one broker queue. */
+export const EVENTS_EXCHANGE = "beds.events"
+/** Log, audit, journal and cache events between nodes: topic exchange, durable. */
+export const LOGS_EXCHANGE = "beds.logs"
+
+/** On beds.logs: tells every node to drop a template's cached reads. */
+export const invalidationKey = (template: string) => `cache.invalidate.${template}`
+/** The template named by an invalidation key; undefined for any other key. */
+export const invalidatedTemplate = (key: string): string | undefined =>
+  key.startsWith("cache.invalidate.") ? key.slice("cache.invalidate.".length) : undefined
+/** On beds.logs: the audit (who, when, what) and journal (before, after) events of a write. */
+export const auditKey = (template: string, op: string) => `audit.${template}.${op}`
+export const journalKey = (template: string, op: string) => `journal.${template}.${op}`
+
 /** W3C trace context header; an invalid value is ignored, as the spec asks. */
 export const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/

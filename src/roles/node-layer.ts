@@ -1,16 +1,17 @@
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
+import { Adapters } from "../adapters/adapters.js"
 import type { BrokerSpec } from "../brokers/broker.js"
-import { AdaptersLive } from "../adapters/adapters.js"
-import { FactoryLive } from "../core/factory.js"
-import { ReadCacheInvalidationLive, ReadCacheLive } from "../core/read-cache.js"
-import { LogPublisherLive } from "../transport/publisher.js"
-import { TemplateRegistryLive } from "../templates/registry.js"
-import type { Template } from "../templates/schema.js"
+import { CacheInvalidation } from "../brokers/cache-invalidation.js"
 import { MetricsLogLive } from "../brokers/metrics.js"
-import { BrokerPoolsLive } from "../brokers/pool.js"
+import { BrokerPools, BrokerPoolsLive } from "../brokers/pool.js"
+import { roleBrokers } from "../config/roles.js"
 import type { BedsConfig } from "../config/schema.js"
+import { FactoryLive } from "../core/factory.js"
+import { ReadCache } from "../core/read-cache.js"
+import type { Found } from "../ipl/templates.js"
+import { TemplateRegistryLive } from "../templates/registry.js"
 import { AmqpConnectionLive } from "../transport/connection.js"
-import { roleBrokers } from "./roles.js"
+import { LogPublisher } from "../transport/publisher.js"
 
 /** The request-serving broker pools of the node's role: those whose config binds routes. */
 export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
@@ -32,25 +33,30 @@ export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
 
 /**
  * What a running node is, chosen by its role: its broker pools on one reconnecting RabbitMQ
- * connection, dispatching through the factory to the adapters of the templates it serves.
+ * connection, dispatching through the factory to the adapters (built once, by the IPL's templates
+ * step) of the templates it serves, and the cache invalidation listener beside them.
  */
-export const NodeLive = (config: BedsConfig, templates: ReadonlyArray<Template>) =>
+export const NodeLive = (config: BedsConfig, found: Found) =>
   MetricsLogLive(config.metrics.interval_s).pipe(
     Layer.provideMerge(BrokerPoolsLive(brokerSpecs(config), {
       restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
       restartMaxDelayMs: config.supervisor.restart_max_delay_ms
     })),
     Layer.provide(FactoryLive({ node: config.node.id, env: config.env })),
-    Layer.provide(Layer.mergeAll(
-      TemplateRegistryLive(templates),
-      AdaptersLive(config, new Set(templates.map((t) => t.adapter))),
-      LogPublisherLive
-    )),
-    // The cache invalidation listener runs beside the pools, on the same connection.
-    Layer.provideMerge(ReadCacheInvalidationLive),
-    Layer.provideMerge(ReadCacheLive),
+    Layer.provide(Layer.mergeAll(TemplateRegistryLive(found.templates), Layer.succeed(Adapters, found.adapters), LogPublisher.Default)),
+    Layer.provideMerge(CacheInvalidation.Default),
+    Layer.provideMerge(ReadCache.Default),
     Layer.provide(AmqpConnectionLive(config.rabbitmq, {
       name: `beds ${config.node.id} ${config.node.role}`,
       connectTimeoutMs: config.ipl.step_timeout_ms
     }))
   )
+
+/**
+ * Completes once the node serves: every pool's queues declared, bound and consumed, and the cache
+ * invalidation listener bound. Nothing says the node is up before this.
+ */
+export const awaitServing = Effect.zipRight(
+  Effect.flatMap(BrokerPools, (pools) => pools.ready),
+  Effect.flatMap(CacheInvalidation, (listener) => listener.ready)
+)

@@ -1,7 +1,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
-import { describeProblem, firstProblem } from "../core/parse-issue.js"
+import { describeProblem, firstProblem } from "../kernel/parse-issue.js"
 import { TemplateSchema, type Template } from "./schema.js"
 
 /** A template file that cannot be used; `message` names the file and the key. */
@@ -28,7 +28,7 @@ export const parseTemplate = (source: string, text: string): Effect.Effect<Templ
     return decoded.right
   })
 
-/** Every `*.toml` in the directory, in name order; two files declaring one name are refused. */
+/** Every `*.toml` in the directory, in name order; two files declaring one name or one acronym are refused. */
 export const loadTemplates = (directory: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -46,6 +46,10 @@ export const loadTemplates = (directory: string) =>
       const clash = templates.find((t) => t.template.name === template.name)
       if (clash !== undefined) {
         return yield* new TemplateError({ message: `${file}: name "${template.name}" is already declared by ${clash.file}` })
+      }
+      const sameAcronym = templates.find((t) => t.template.acronym === template.acronym)
+      if (sameAcronym !== undefined) {
+        return yield* new TemplateError({ message: `${file}: acronym "${template.acronym}" is already used by ${sameAcronym.file}` })
       }
       templates.push({ file, template })
     }

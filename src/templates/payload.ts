@@ -4,11 +4,24 @@ import type { FieldSpec, Template } from "./schema.js"
 /** Strings without a declared max_length are still bounded: oversized input is refused, not stored. */
 export const DEFAULT_MAX_STRING = 65_535
 
+/** Characters as people and MariaDB count them: Unicode code points, not UTF-16 code units. */
+const characters = (text: string): number => {
+  let count = 0
+  for (const _ of text) count++
+  return count
+}
+
+// A string never has more code points than code units, nor fewer than half as many: count only when it matters.
+const maxCharacters = (max: number) =>
+  Schema.filter<Schema.Schema<string>>((text) => text.length <= max || characters(text) <= max, { message: () => `at most ${max} characters` })
+const minCharacters = (min: number) =>
+  Schema.filter<Schema.Schema<string>>((text) => text.length >= 2 * min || characters(text) >= min, { message: () => `at least ${min} characters` })
+
 const fieldSchema = (spec: FieldSpec): Schema.Schema<unknown, unknown> => {
   switch (spec.type) {
     case "string": {
-      let schema = Schema.String.pipe(Schema.maxLength(spec.max_length ?? DEFAULT_MAX_STRING))
-      if (spec.min_length !== undefined) schema = schema.pipe(Schema.minLength(spec.min_length))
+      let schema: Schema.Schema<string> = Schema.String.pipe(maxCharacters(spec.max_length ?? DEFAULT_MAX_STRING))
+      if (spec.min_length !== undefined) schema = schema.pipe(minCharacters(spec.min_length))
       if (spec.pattern !== undefined) schema = schema.pipe(Schema.pattern(new RegExp(`^(?:${spec.pattern})$`)))
       return schema as Schema.Schema<unknown, unknown>
     }

@@ -1,9 +1,8 @@
-import { Context, Layer, Schema } from "effect"
-import type { OperationError } from "../protocol/errors.js"
+import { Context, type Either, Layer, type ParseResult, Schema } from "effect"
 import { payloadSchema } from "./payload.js"
 import type { NamedOperation, Template } from "./schema.js"
 
-type Decoder = (input: unknown) => import("effect").Either.Either<Record<string, unknown>, import("effect").ParseResult.ParseError>
+type Decoder = (input: unknown) => Either.Either<Record<string, unknown>, ParseResult.ParseError>
 
 export type StandardOp = "create" | "fetch" | "update" | "delete"
 
@@ -64,15 +63,11 @@ const compile = (template: Template): CompiledTemplate => {
 /** The templates this node serves, compiled once at load. */
 export class TemplateRegistry extends Context.Tag("beds/TemplateRegistry")<TemplateRegistry, {
   readonly get: (name: string) => CompiledTemplate | undefined
-  readonly all: ReadonlyArray<CompiledTemplate>
 }>() {}
 
 export const makeRegistry = (templates: ReadonlyArray<Template>) => {
-  const compiled = templates.map(compile)
-  const byName = new Map(compiled.map((c) => [c.template.name, c]))
-  return TemplateRegistry.of({ get: (name) => byName.get(name), all: compiled })
+  const byName = new Map(templates.map((template) => [template.name, compile(template)]))
+  return TemplateRegistry.of({ get: (name) => byName.get(name) })
 }
 
 export const TemplateRegistryLive = (templates: ReadonlyArray<Template>) => Layer.succeed(TemplateRegistry, makeRegistry(templates))
-
-export type { OperationError }

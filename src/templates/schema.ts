@@ -8,6 +8,8 @@ export const CURRENT_TEMPLATE_VERSION = 1
 export const StoreClass = Schema.Literal("rel", "rec", "kv")
 export const AdapterName = Schema.Literal("mariadb", "mongodb", "dynamodb")
 export type AdapterName = typeof AdapterName.Type
+/** Each adapter serves one store class; a template names both, and they must agree. */
+const storeOf: Readonly<Record<AdapterName, typeof StoreClass.Type>> = { mariadb: "rel", mongodb: "rec", dynamodb: "kv" }
 
 const limit = Schema.Int.pipe(Schema.nonNegative())
 
@@ -53,7 +55,7 @@ export const TemplateSchema = Schema.Struct({
   template_version: Schema.Literal(CURRENT_TEMPLATE_VERSION),
   /** The name requests use (`template` in the envelope). */
   name: Identifier,
-  /** Three capital letters, used in object names and logs (the seeds' TLA convention). */
+  /** Three capital letters naming the domain (the seeds' TLA convention); unique among the templates. */
   acronym: Schema.String.pipe(Schema.pattern(/^[A-Z]{3}$/, { message: () => "three capital letters" })),
   description: Schema.optional(Schema.String),
   store: StoreClass,
@@ -78,16 +80,17 @@ export const TemplateSchema = Schema.Struct({
       /** Records carry `version`; an update or delete with a stale one is a conflict. */
       optimistic_locking: Schema.optionalWith(Schema.Boolean, { default: () => false }),
       /** Cache fetches this many seconds; 0 = off. Any write to the template clears it on every node. */
-      cache_ttl_s: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 86_400)), { default: () => 0 }),
-      /** For the warehouse (segundo): records older than this many days move to cool storage; 0 = keep. */
-      retention_days: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 0 })
+      cache_ttl_s: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 86_400)), { default: () => 0 })
     }),
     {
-      default: () => ({ audit: false, journal: false, optimistic_locking: false, cache_ttl_s: 0, retention_days: 0 })
+      default: () => ({ audit: false, journal: false, optimistic_locking: false, cache_ttl_s: 0 })
     }
   )
 }).pipe(Schema.filter((t) => {
+  if (storeOf[t.adapter] !== t.store) return `store "${t.store}" is not adapter ${t.adapter}'s ("${storeOf[t.adapter]}")`
   if (!(t.key in t.fields)) return `key "${t.key}" is not one of the fields`
+  const namedWrite = Object.entries(t.operations.named).find(([, op]) => op.kind === "write")
+  if (namedWrite !== undefined && t.adapter !== "mariadb") return `operation ${namedWrite[0]}: named writes are served on mariadb only`
   for (const [name, op] of Object.entries({ ...t.operations.named, create: t.operations.create, update: t.operations.update })) {
     for (const param of op?.params ?? []) {
       if (!(param in t.fields) && param !== "version") return `operation ${name}: param "${param}" is not a field`

@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, ConfirmChannel, Message, Options } from "amqplib"
 import { Effect, Schema } from "effect"
-import { reasonOf } from "../core/errors.js"
+import { reasonOf } from "../kernel/errors.js"
 
 /** A channel operation failed, usually because the channel or its connection closed. */
 export class ChannelFailed extends Schema.TaggedError<ChannelFailed>()("ChannelFailed", { reason: Schema.String }) {}

@@ -2,7 +2,7 @@ import amqp, { type ChannelModel } from "amqplib"
 import { Effect, Redacted } from "effect"
 import { Socket } from "node:net"
 import type { BedsConfig } from "../config/schema.js"
-import { reasonOf, ServiceUnavailable } from "../core/errors.js"
+import { reasonOf, ServiceUnavailable } from "../kernel/errors.js"
 
 export type RabbitMqConfig = BedsConfig["rabbitmq"]
 

@@ -1,6 +1,7 @@
 import type { ChannelModel } from "amqplib"
-import { Context, Duration, Effect, Layer, Option, Schedule, Stream, SubscriptionRef } from "effect"
-import { reasonOf } from "../core/errors.js"
+import { Context, Deferred, Effect, Exit, Layer, Option, Stream, SubscriptionRef } from "effect"
+import { cappedExponential } from "../kernel/backoff.js"
+import { reasonOf } from "../kernel/errors.js"
 import { openConnection, rabbitMqTarget, type RabbitMqConfig } from "./connect.js"
 
 /**
@@ -11,10 +12,12 @@ import { openConnection, rabbitMqTarget, type RabbitMqConfig } from "./connect.j
 export class AmqpConnection extends Context.Tag("beds/AmqpConnection")<AmqpConnection, {
   /** The open connection; waits while there is none. */
   readonly current: Effect.Effect<ChannelModel>
-  /** The open connection, or none right now. */
-  readonly peek: Effect.Effect<Option.Option<ChannelModel>>
-  /** Incremented on every successful (re)connect; 1 after the first. */
-  readonly generation: Effect.Effect<number>
+  /**
+   * Whether this connection has closed. Known as soon as amqplib reports it, before any of its
+   * channels' users hear of their own close: a broker supervisor asks it to tell a lost connection
+   * (RabbitMQ's own backoff applies) from a broker that failed on its own (its backoff applies).
+   */
+  readonly isLost: (connection: ChannelModel) => boolean
 }>() {}
 
 export interface AmqpConnectionOptions {
@@ -23,41 +26,38 @@ export interface AmqpConnectionOptions {
   readonly connectTimeoutMs: number
 }
 
-/** Resolves when the connection closes, for whatever reason. */
-const awaitClose = (connection: ChannelModel) =>
-  Effect.async<string>((resume) => {
-    const onClose = (error?: Error) => resume(Effect.succeed(error === undefined ? "closed" : reasonOf(error)))
-    connection.once("close", onClose)
-    return Effect.sync(() => connection.off("close", onClose))
-  })
-
 export const makeAmqpConnection = (config: RabbitMqConfig, options: AmqpConnectionOptions) =>
   Effect.gen(function*() {
-    const state = yield* SubscriptionRef.make<{ readonly connection: Option.Option<ChannelModel>; readonly generation: number }>({
-      connection: Option.none(),
-      generation: 0
-    })
+    const state = yield* SubscriptionRef.make<Option.Option<ChannelModel>>(Option.none())
+    const lost = new WeakSet<ChannelModel>()
     const target = rabbitMqTarget(config)
-    const reconnectSchedule = Schedule.exponential(Duration.millis(config.reconnect_base_delay_ms)).pipe(
-      Schedule.union(Schedule.spaced(Duration.millis(config.reconnect_max_delay_ms)))
-    )
+
+    /** Completes with the reason when the connection closes; marks it lost at once. */
+    const watchClose = (connection: ChannelModel) =>
+      Effect.tap(Deferred.make<string>(), (closed) =>
+        Effect.sync(() =>
+          connection.once("close", (error?: Error) => {
+            lost.add(connection)
+            Deferred.unsafeDone(closed, Exit.succeed(error === undefined ? "closed" : reasonOf(error)))
+          })
+        ))
 
     // One connection's life: open it, publish it, wait for it to close. Failing to open is an
     // error (retried with backoff); a connection that opened and was later lost ends normally, so
     // the next attempt is immediate and the backoff starts over.
+    let connections = 0
     const connectionLife = Effect.scoped(Effect.gen(function*() {
       const connection = yield* openConnection(config, { name: options.name, timeoutMs: options.connectTimeoutMs })
-      const generation = yield* SubscriptionRef.modify(state, (s) => [s.generation + 1, { connection: Option.some(connection), generation: s.generation + 1 }])
-      yield* Effect.logInfo(`rabbitmq connected (${target}, connection ${generation})`)
-      const reason = yield* awaitClose(connection).pipe(
-        Effect.ensuring(SubscriptionRef.update(state, (s) => ({ ...s, connection: Option.none() })))
-      )
+      const closed = yield* watchClose(connection)
+      yield* SubscriptionRef.set(state, Option.some(connection))
+      yield* Effect.logInfo(`rabbitmq connected (${target}, connection ${++connections})`)
+      const reason = yield* Deferred.await(closed).pipe(Effect.ensuring(SubscriptionRef.set(state, Option.none())))
       yield* Effect.logWarning(`rabbitmq connection lost: ${reason}; reconnecting`)
     }))
 
     yield* connectionLife.pipe(
       Effect.tapError((error) => Effect.logWarning(`rabbitmq connect failed: ${error.reason}; retrying`)),
-      Effect.retry(reconnectSchedule),
+      Effect.retry(cappedExponential(config.reconnect_base_delay_ms, config.reconnect_max_delay_ms)),
       Effect.forever,
       Effect.annotateLogs({ target }),
       Effect.forkScoped
@@ -65,13 +65,12 @@ export const makeAmqpConnection = (config: RabbitMqConfig, options: AmqpConnecti
 
     return AmqpConnection.of({
       current: state.changes.pipe(
-        Stream.filterMap((s) => s.connection),
+        Stream.filterMap((connection) => connection),
         Stream.runHead,
         // `changes` never ends while the service lives, so a head is always found.
         Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("connection state stream ended"), onSome: Effect.succeed }))
       ),
-      peek: SubscriptionRef.get(state).pipe(Effect.map((s) => s.connection)),
-      generation: SubscriptionRef.get(state).pipe(Effect.map((s) => s.generation))
+      isLost: (connection) => lost.has(connection)
     })
   })
 

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { reasonOf, ServiceUnavailable } from "../core/errors.js"
+import { reasonOf, ServiceUnavailable } from "../kernel/errors.js"
 import { openConnection, rabbitMqTarget, type RabbitMqConfig } from "./connect.js"
 import { exchanges } from "./topology.js"
 

@@ -1,21 +1,16 @@
 import type { ConfirmChannel } from "amqplib"
-import { Context, Duration, Effect, Layer, Scope } from "effect"
+import { Duration, Effect, Scope } from "effect"
 import { Unavailable } from "../protocol/errors.js"
+import { LOGS_EXCHANGE } from "../protocol/routing.js"
 import { openConfirmChannel, publishConfirmed } from "./channel.js"
 import { AmqpConnection } from "./connection.js"
-import { LOGS_EXCHANGE } from "./topology.js"
-
-/** Publishes events (audit, journal, cache invalidation) to beds.logs, confirmed by RabbitMQ. */
-export class LogPublisher extends Context.Tag("beds/LogPublisher")<LogPublisher, {
-  readonly publish: (routingKey: string, body: unknown) => Effect.Effect<void, Unavailable>
-}>() {}
 
 /** How long a publish waits for a connection before it reports the broker unavailable. */
 const CONNECTION_WAIT = Duration.seconds(5)
 
-export const LogPublisherLive = Layer.scoped(
-  LogPublisher,
-  Effect.gen(function*() {
+/** Publishes events (audit, journal, cache invalidation) to beds.logs, confirmed by RabbitMQ. */
+export class LogPublisher extends Effect.Service<LogPublisher>()("beds/LogPublisher", {
+  scoped: Effect.gen(function*() {
     const amqp = yield* AmqpConnection
     const scope = yield* Effect.scope
     const opening = yield* Effect.makeSemaphore(1)
@@ -36,13 +31,13 @@ export const LogPublisherLive = Layer.scoped(
           }))
       )
     }))
-    return LogPublisher.of({
-      publish: (routingKey, body) =>
+    return {
+      publish: (routingKey: string, body: unknown): Effect.Effect<void, Unavailable> =>
         Effect.flatMap(current, (open) =>
           publishConfirmed(open, LOGS_EXCHANGE, routingKey, Buffer.from(JSON.stringify(body)), {
             persistent: true,
             contentType: "application/json"
           }).pipe(Effect.mapError((error) => new Unavailable({ message: `rabbitmq: ${error.reason}` }))))
-    })
+    }
   })
-)
+}) {}

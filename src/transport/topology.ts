@@ -1,12 +1,7 @@
 import type { Channel } from "amqplib"
 import { Effect } from "effect"
-import { routeBinding } from "../protocol/routing.js"
+import { EVENTS_EXCHANGE, LOGS_EXCHANGE, routeBinding } from "../protocol/routing.js"
 import { channelCall } from "./channel.js"
-
-/** Requests: topic exchange, durable; routing keys map each template operation to one broker queue. */
-export const EVENTS_EXCHANGE = "beds.events"
-/** Log, audit and metric events: topic exchange, durable. */
-export const LOGS_EXCHANGE = "beds.logs"
 
 export interface ExchangeDeclaration {
   readonly name: string

@@ -8,8 +8,9 @@ import type { BrokerSpec } from "../../src/brokers/broker.js"
 import { BrokerPools, BrokerPoolsLive } from "../../src/brokers/pool.js"
 import { BedsClient, BedsClientLive } from "../../src/client/client.js"
 import { Reply } from "../../src/protocol/envelope.js"
+import { EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
 import { AmqpConnectionLive } from "../../src/transport/connection.js"
-import { brokerQueues, EVENTS_EXCHANGE } from "../../src/transport/topology.js"
+import { brokerQueues } from "../../src/transport/topology.js"
 import { DispatchCalls, TestDispatchLive } from "../support/dispatch.js"
 import { closeConnectionsNamed, drainQueue, rabbitConfig, rawConnection, scopedVhost } from "../support/rabbit.js"
 
@@ -25,8 +26,8 @@ const spec = (type: string, routes: ReadonlyArray<string>, sizing: { instances: 
 const nodeName = (vhost: string) => `test node ${vhost}`
 
 /** Broker pools (test dispatch) and a client, both on this test's vhost. */
-const nodeLayer = (vhost: string, specs: ReadonlyArray<BrokerSpec>) =>
-  BrokerPoolsLive(specs, { restartBaseDelayMs: 20, restartMaxDelayMs: 200 }).pipe(
+const nodeLayer = (vhost: string, specs: ReadonlyArray<BrokerSpec>, supervisor = { restartBaseDelayMs: 20, restartMaxDelayMs: 200 }) =>
+  BrokerPoolsLive(specs, supervisor).pipe(
     Layer.provideMerge(TestDispatchLive),
     // Dead letters and reconnects are logged as warnings; these tests provoke hundreds of them.
     Layer.provide(Logger.minimumLogLevel(LogLevel.Error)),
@@ -35,13 +36,19 @@ const nodeLayer = (vhost: string, specs: ReadonlyArray<BrokerSpec>) =>
 const clientLayer = (vhost: string) =>
   BedsClientLive({ rabbitmq: rabbitConfig(vhost), clientId: "testclient", env: "dev", defaultTimeoutMs: 15_000 })
 
-/** Waits (bounded) until every pool has all its instances consuming. */
+/** Waits (bounded) until every pool has all its instances consuming again (after restarts). */
 const awaitPoolsFull = Effect.gen(function*() {
   const pools = yield* BrokerPools
   yield* pools.stats.pipe(
     Effect.filterOrFail((stats) => stats.every((s) => s.consuming === s.instances), () => "pools not full yet"),
     Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("15 seconds")))
   )
+  return pools
+})
+/** Waits (bounded) for the pools' readiness: every queue declared and bound, every consumer started. */
+const awaitReady = Effect.gen(function*() {
+  const pools = yield* BrokerPools
+  yield* pools.ready.pipe(Effect.timeout("15 seconds"))
   return pools
 })
 
@@ -52,7 +59,7 @@ const startNodeAndClient = (specs: ReadonlyArray<BrokerSpec> = standardSpecs) =>
   Effect.gen(function*() {
     const vhost = yield* scopedVhost
     const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, specs), clientLayer(vhost)))
-    const pools = yield* awaitPoolsFull.pipe(Effect.provide(context))
+    const pools = yield* awaitReady.pipe(Effect.provide(context))
     return { vhost, context, pools, client: Context.get(context, BedsClient) }
   })
 
@@ -110,28 +117,52 @@ describe("the AMQP data path", () => {
       expect(JSON.parse(deadLetters[0]!.content.toString())).toMatchObject({ template: "transient", op: "update" })
     }), { timeout: 60_000 })
 
-  it.scopedLive("a handler that dies: the client gets internal, the message is dead-lettered, the fiber replaced and the pool back to N", () =>
+  it.scopedLive.each([
+    ["a dispatch that throws synchronously", "throw"],
+    ["a dispatch whose Effect dies", "die"],
+    ["a reply that cannot be encoded", "unencodable"]
+  ] as const)("%s: an internal reply with a reference, exactly one dead letter, exactly one broker replacement, the queue empty", ([, template]) =>
     Effect.gen(function*() {
-      const { client, context, pools, vhost } = yield* startNodeAndClient()
+      const { client, context, pools, vhost } = yield* startNodeAndClient([spec("rBroker", ["read"], { instances: 2, prefetch: 16 })])
 
-      const reply = yield* client.request({ template: "die", op: "fetch" })
-      expect(reply.status === "error" && reply.error.code).toBe("internal")
-      expect(reply.status === "error" && reply.error.message).toContain(reply.lineage!.eventId)
+      const reply = yield* client.request({ template, op: "fetch" })
+      expect(reply.status === "error" && reply.error).toMatchObject({ code: "internal", retryable: false })
+      expect(reply.status === "error" && reply.error.message).toBe(`internal error (reference ${reply.lineage!.eventId})`)
+
+      // Replaced once, the pool whole again, and serving.
+      yield* pools.stats.pipe(
+        Effect.filterOrFail((stats) => stats[0]!.restarts >= 1, () => "no restart yet"),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
+      )
+      yield* awaitPoolsFull.pipe(Effect.provide(context))
+      const after = yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) => client.request({ template: "echo", op: "fetch", query: { i } }))
+      expect(after.every((r) => r.status === "ok")).toBe(true)
 
       const raw = yield* rawConnection(vhost)
       const channel = yield* Effect.promise(() => raw.createChannel())
       const deadLetters = yield* drainQueue(channel, brokerQueues("rBroker").deadLetterQueue)
-      expect(deadLetters.map((m) => m.properties.headers?.["x-beds-code"])).toStrictEqual(["internal"])
+      expect(deadLetters.map((m) => [m.properties.headers?.["x-beds-code"], m.properties.headers?.["x-beds-reason"]])).toStrictEqual([
+        ["internal", `defect (see the node log for ${reply.lineage!.eventId})`]
+      ])
+      expect(JSON.parse(deadLetters[0]!.content.toString())).toMatchObject({ template, op: "fetch" })
+      // Never redelivered: no second restart, nothing left in the queue.
+      expect((yield* pools.stats)[0]).toMatchObject({ instances: 2, consuming: 2, restarts: 1 })
+      expect(yield* Effect.promise(() => channel.checkQueue(brokerQueues("rBroker").queue))).toMatchObject({ messageCount: 0, consumerCount: 2 })
+    }), { timeout: 60_000 })
 
-      // Replaced: one restart counted, and the pool is whole again.
-      yield* pools.stats.pipe(
-        Effect.filterOrFail((stats) => stats.find((s) => s.type === "rBroker")?.restarts === 1, () => "no restart yet"),
-        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
-      )
-      yield* awaitPoolsFull.pipe(Effect.provide(context))
-      expect((yield* pools.stats).find((s) => s.type === "rBroker")).toMatchObject({ instances: 2, consuming: 2, restarts: 1 })
-      const after = yield* client.request({ template: "echo", op: "fetch", query: { again: true } })
-      expect(after.status).toBe("ok")
+  it.scopedLive("defects in a row on one broker: the supervisor's waits grow from the base (20, 40, 80 ms)", () =>
+    Effect.gen(function*() {
+      const { client, context, pools } = yield* startNodeAndClient([spec("rBroker", ["read"], { instances: 1, prefetch: 4 })])
+      for (let i = 1; i <= 3; i++) {
+        const reply = yield* client.request({ template: "die", op: "fetch" })
+        expect(reply.status === "error" && reply.error.code).toBe("internal")
+        yield* pools.stats.pipe(
+          Effect.filterOrFail((stats) => stats[0]!.restartDelaysMs.length >= i, () => "not restarted yet"),
+          Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds")))
+        )
+        yield* awaitPoolsFull.pipe(Effect.provide(context))
+      }
+      expect((yield* pools.stats)[0]!.restartDelaysMs).toStrictEqual([20, 40, 80])
     }), { timeout: 60_000 })
 
   it.scopedLive("bad input (random bytes, random JSON, near-valid envelopes) gets deterministic bad_envelope replies or dead letters; serving goes on", () =>
@@ -141,10 +172,12 @@ describe("the AMQP data path", () => {
       const channel = yield* Effect.promise(() => raw.createChannel())
       const { queue: replyQueue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true }))
       const replies = new Map<string, Array<Reply>>()
+      const uncorrelated: Array<ConsumeMessage> = []
       yield* Effect.promise(() =>
         channel.consume(replyQueue, (message: ConsumeMessage | null) => {
           if (message === null) return
-          const id = message.properties.correlationId as string
+          const id = message.properties.correlationId as string | undefined
+          if (id === undefined) return void uncorrelated.push(message)
           replies.set(id, [...(replies.get(id) ?? []), JSON.parse(message.content.toString()) as Reply])
         }, { noAck: true }))
 
@@ -169,13 +202,15 @@ describe("the AMQP data path", () => {
         90
       )
 
-      // Each input is published twice with a replyTo; a third copy without replyTo can only be dead-lettered.
+      // Each input is published twice with a replyTo; a third copy without replyTo, and a fourth without
+      // correlationId (a reply no client could match), can only be dead-lettered.
       const ids = inputs.map((content) => {
         const id = randomUUID()
         for (const copy of ["a", "b"]) {
           channel.publish(EVENTS_EXCHANGE, "read.echo.fetch", content, { correlationId: `${id}.${copy}`, replyTo: replyQueue, contentType: "application/json" })
         }
         channel.publish(EVENTS_EXCHANGE, "read.echo.fetch", content, { correlationId: `${id}.c` })
+        channel.publish(EVENTS_EXCHANGE, "read.echo.fetch", content, { replyTo: replyQueue, messageId: `${id}.d` })
         return id
       })
       yield* Effect.sync(() => replies.size >= ids.length * 2).pipe(
@@ -193,14 +228,18 @@ describe("the AMQP data path", () => {
       expect(replies.has(`${ids[0]}.c`)).toBe(false)
 
       const deadLetters = yield* drainQueue(channel, brokerQueues("rBroker").deadLetterQueue)
-      expect(deadLetters).toHaveLength(inputs.length * 3)
+      expect(deadLetters).toHaveLength(inputs.length * 4)
       for (const letter of deadLetters) {
         expect(letter.properties.headers?.["x-beds-code"]).toBe("bad_envelope")
-        expect(String(letter.properties.headers?.["x-beds-reason"]).length).toBeGreaterThan(0)
+        const reason = letter.properties.headers?.["x-beds-reason"]
+        const correlationId = letter.properties.correlationId as string | undefined
+        if (correlationId === undefined) expect(reason).toBe("no correlationId property: a reply could not be matched to its request")
+        else if (correlationId.endsWith(".c")) expect(reason).toBe("no replyTo property: a request needs somewhere to send its reply")
+        // The dead letter's reason is the one the caller was told.
+        else expect(reason).toBe((replies.get(correlationId)![0] as Extract<Reply, { status: "error" }>).error.message)
       }
-      const withoutReplyTo = deadLetters.filter((m) => m.properties.replyTo === undefined)
-      expect(withoutReplyTo).toHaveLength(inputs.length)
-      for (const letter of withoutReplyTo) expect(String(letter.properties.headers?.["x-beds-reason"])).toMatch(/^no replyTo property/)
+      expect(deadLetters.filter((m) => m.properties.correlationId === undefined)).toHaveLength(inputs.length)
+      expect(uncorrelated).toHaveLength(0)
 
       // The brokers kept serving throughout: nothing restarted, valid requests answered.
       expect((yield* pools.stats).every((s) => s.restarts === 0 && s.consuming === s.instances)).toBe(true)
@@ -265,6 +304,65 @@ describe("the AMQP data path", () => {
       const pools = Context.get(context, BrokerPools)
       expect((yield* pools.stats).every((s) => s.restarts >= 1)).toBe(true)
     }), { timeout: 90_000 })
+
+  it.scopedLive("five connection losses a few seconds apart: after each reconnect every broker restarts after the base delay", () =>
+    Effect.gen(function*() {
+      const vhost = yield* scopedVhost
+      // A cap far above the test's length: only the lost-connection rule can bring the wait back to the base.
+      const context = yield* Layer.build(Layer.merge(
+        nodeLayer(vhost, standardSpecs, { restartBaseDelayMs: 30, restartMaxDelayMs: 60_000 }),
+        clientLayer(vhost)
+      ))
+      const pools = yield* awaitReady.pipe(Effect.provide(context))
+      const client = Context.get(context, BedsClient)
+      for (let loss = 1; loss <= 5; loss++) {
+        expect(yield* closeConnectionsNamed(vhost, nodeName(vhost))).toBe(1)
+        yield* pools.stats.pipe(
+          Effect.filterOrFail((stats) => stats.every((s) => s.restartDelaysMs.length === loss * s.instances), () => "brokers not restarted yet"),
+          Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds")))
+        )
+        yield* awaitPoolsFull.pipe(Effect.provide(context))
+        expect((yield* client.request({ template: "echo", op: "fetch", query: { loss } })).status).toBe("ok")
+        yield* Effect.sleep("1 second")
+      }
+      for (const stats of yield* pools.stats) {
+        expect(stats.restarts).toBe(5 * stats.instances)
+        expect(stats.restartDelaysMs).toStrictEqual(Array(5 * stats.instances).fill(30))
+      }
+    }), { timeout: 120_000 })
+
+  it.scopedLive("readiness: once the pools say ready, a mandatory publish on every route reaches a queue (nothing returned)", () =>
+    Effect.gen(function*() {
+      const vhost = yield* scopedVhost
+      const raw = yield* rawConnection(vhost)
+      const channel = yield* Effect.promise(() => raw.createChannel())
+      const { queue: replyQueue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true }))
+      const returned: Array<unknown> = []
+      channel.on("return", (message) => returned.push(message))
+      let answered = 0
+      yield* Effect.promise(() => channel.consume(replyQueue, () => void answered++, { noAck: true }))
+
+      const context = yield* Layer.build(nodeLayer(vhost, standardSpecs))
+      yield* awaitReady.pipe(Effect.provide(context))
+      // At once: no wait, no retry.
+      for (let i = 0; i < 50; i++) {
+        for (const [key, op] of [["read.echo.fetch", "fetch"], ["write.echo.create", "create"]] as const) {
+          const body = { version: 1, template: "echo", op, lineage: { eventId: `testclient.dev.${randomUUID()}`, parentId: "", depth: 0 } }
+          channel.publish(EVENTS_EXCHANGE, key, Buffer.from(JSON.stringify(body)), {
+            correlationId: randomUUID(),
+            replyTo: replyQueue,
+            contentType: "application/json",
+            mandatory: true
+          })
+        }
+      }
+      yield* Effect.sync(() => answered + returned.length).pipe(
+        Effect.filterOrFail((n) => n >= 100, () => "waiting for replies"),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("15 seconds")))
+      )
+      expect(returned).toHaveLength(0)
+      expect(answered).toBe(100)
+    }), { timeout: 60_000 })
 
   it.scopedLive("the client's connection closed from the server: pending requests fail fast, later ones are answered", () =>
     Effect.gen(function*() {

@@ -65,7 +65,7 @@ describe("domains are files", () => {
     expect(created).toMatchObject({ status: "ok", data: { body: "adding a domain is adding files" } })
     const id = (created.status === "ok" ? created.data : {}) as { id: number }
     const fetched = await client.request({ template: "notes", op: "fetch", query: { id: id.id } })
-    expect(fetched).toMatchObject({ status: "ok", data: [{ id: id.id, body: "adding a domain is adding files" }] })
+    expect(fetched).toMatchObject({ status: "ok", data: { id: id.id, body: "adding a domain is adding files" } })
   }, 90_000)
 
   it("a template naming an object that does not exist: fatal in prod, disabled with the reason in dev", async () => {

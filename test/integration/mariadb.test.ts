@@ -54,7 +54,7 @@ describe("MariaDB end to end: request on RabbitMQ -> broker -> factory -> adapte
       const id = created["id"] as number
 
       const fetched = yield* client.request({ template: "customers", op: "fetch", query: { id } })
-      expect(okData(fetched)).toStrictEqual([created])
+      expect(okData(fetched)).toStrictEqual(created)
       const byEmail = yield* client.request({ template: "customers", op: "by_email", route: "read", query: { email } })
       expect(okData(byEmail)).toStrictEqual([created])
 
@@ -83,7 +83,8 @@ describe("MariaDB end to end: request on RabbitMQ -> broker -> factory -> adapte
         [{ name: "A", email: "not-an-email" }, /^data\.email: expected .*matching the pattern.*, found "not-an-email"$/],
         [{ name: "A", email: "a@b.c", tier: "platinum" }, /^data\.tier: expected .*bronze\|silver\|gold.*, found "platinum"$/],
         [{ name: "A", email: "a@b.c", credit_limit: -1 }, /^data\.credit_limit: expected .*greaterThanOrEqualTo\(0\).*, found -1$/],
-        [{ name: "x".repeat(101), email: "a@b.c" }, /^data\.name: expected maxLength\(100\), found "x{76}\.\.\.$/],
+        [{ name: "x".repeat(101), email: "a@b.c" }, /^data\.name: expected at most 100 characters, found "x{76}\.\.\.$/],
+        [{ name: "🐘".repeat(101), email: "a@b.c" }, /^data\.name: expected at most 100 characters, found /],
         [{ name: "A", email: "a@b.c", id: 5 }, /^data\.id: unknown key \(found 5\)$/],
         [{ name: "A", email: "a@b.c", is_admin: true }, /^data\.is_admin: unknown key \(found true\)$/]
       ]
@@ -92,6 +93,10 @@ describe("MariaDB end to end: request on RabbitMQ -> broker -> factory -> adapte
         expect(reply.status === "error" && reply.error.code).toBe("validation")
         expect(reply.status === "error" && reply.error.message).toMatch(message)
       }
+      // max_length counts characters (code points), as MariaDB does: 100 emoji are 200 UTF-16 units, and fit.
+      const emoji = "🐘".repeat(100)
+      const stored = yield* client.request({ template: "customers", op: "create", data: { name: emoji, email: `emoji.${services.runId}@example.com` } })
+      expect(okData(stored)["name"]).toBe(emoji)
       const wrongRoute = yield* client.request({ template: "customers", op: "create", route: "read", data: { name: "A", email: "a@b.c" } })
       expect(wrongRoute.status === "error" && wrongRoute.error.message).toBe("customers.create is a write: send it on route write, not read")
     }), { timeout: 60_000 })

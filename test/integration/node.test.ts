@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest"
-import { freePort } from "../../scripts/local-services.mjs"
+import amqp from "amqplib"
+import { randomUUID } from "node:crypto"
+import { describe, expect, it, onTestFinished } from "vitest"
+import { addVhost, freePort, uniqueName } from "../../scripts/local-services.mjs"
 import { serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
 import { testServices } from "../support/services.js"
 
@@ -45,8 +47,10 @@ describe("node dist/main.js", () => {
     const configDir = await writeConfigDir({ "env_dev.toml": serviceOverrides(services, "dev1") })
     const node = startNode([], { BEDS_CONFIG_DIR: configDir, BEDS_RABBITMQ__PORT: String(closedPort) })
 
-    await node.waitForOutput(/node up DEGRADED/, 30_000)
+    // Not "up": it cannot serve without RabbitMQ, and it says so.
+    await node.waitForOutput(/node not serving yet: waiting for RabbitMQ/, 30_000)
     expect(node.stdout()).toContain(`node DEGRADED: rabbitmq (127.0.0.1:${closedPort} vhost ${services.rabbitmq.vhost})`)
+    expect(node.stdout()).not.toMatch(/node up/)
     // The other steps still ran and passed.
     expect(node.stdout()).toMatch(/IPL mariadb master: ok/)
     expect(node.child.exitCode).toBeNull()
@@ -66,6 +70,39 @@ describe("node dist/main.js", () => {
     expect(node.stdout()).toMatch(/shutdown: signal received/)
     expect(node.stdout()).not.toMatch(/\b(ERROR|FATAL)\b/)
     expect(node.stderr()).toBe("")
+  })
+
+  it("says it is up only once it serves: requests published with mandatory the moment it says so all reach a queue", async () => {
+    const vhost = uniqueName("beds_t")
+    const removeVhost = await addVhost(vhost)
+    onTestFinished(() => removeVhost())
+    const overrides = serviceOverrides(services, "ready1")
+    const configDir = await writeConfigDir({ "env_dev.toml": { ...overrides, rabbitmq: { ...overrides.rabbitmq, vhost } } })
+    const node = startNode([], { BEDS_CONFIG_DIR: configDir })
+    onTestFinished(async () => {
+      node.child.kill("SIGTERM")
+      await node.exited(10_000)
+    })
+    const connection = await amqp.connect({ hostname: "127.0.0.1", username: "guest", password: "guest", vhost })
+    onTestFinished(() => connection.close())
+    const channel = await connection.createChannel()
+    const { queue: replyQueue } = await channel.assertQueue("", { exclusive: true })
+    const returned: Array<string> = []
+    const answered: Array<string> = []
+    channel.on("return", (message: amqp.Message) => returned.push(message.fields.routingKey))
+    await channel.consume(replyQueue, (message) => void answered.push(String(message?.properties.correlationId)), { noAck: true })
+
+    await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
+    // Every route of the appServer's pools, at once: nothing here is a valid template, so no data changes.
+    for (const key of ["read.nosuch.fetch", "write.nosuch.create", "job.nosuch.run"]) {
+      const [, template, op] = key.split(".")
+      for (let i = 0; i < 20; i++) {
+        const body = { version: 1, template, op, lineage: { eventId: `ready.dev.${randomUUID()}`, parentId: "", depth: 0 } }
+        channel.publish("beds.events", key, Buffer.from(JSON.stringify(body)), { correlationId: randomUUID(), replyTo: replyQueue, mandatory: true })
+      }
+    }
+    await expect.poll(() => answered.length + returned.length, { timeout: 15_000 }).toBe(60)
+    expect(returned).toStrictEqual([])
   })
 
   it("never writes a secret to its output, even when the services refuse it", async () => {

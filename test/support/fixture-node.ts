@@ -1,11 +1,11 @@
 import { NodeContext } from "@effect/platform-node"
-import { Context, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import path from "node:path"
-import { BrokerPools } from "../../src/brokers/pool.js"
+import { buildAdapters } from "../../src/adapters/adapters.js"
 import { BedsClient, BedsClientLive } from "../../src/client/client.js"
 import { loadConfig } from "../../src/config/load.js"
 import type { BedsConfig } from "../../src/config/schema.js"
-import { NodeLive } from "../../src/roles/node-layer.js"
+import { awaitServing, NodeLive } from "../../src/roles/node-layer.js"
 import { applyDynamoDbSchema } from "../../src/schema/dynamodb.js"
 import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
 import { applyMongoDbSchema } from "../../src/schema/mongodb.js"
@@ -40,15 +40,14 @@ export const fixtureNodeConfig = (vhost: string, nodeId: string, adapter: Templa
     return { config, templates }
   }).pipe(Effect.provide(NodeContext.layer))
 
-/** One real node per config (NodeLive: pools, factory, adapters, capabilities), all consuming, and a client. */
+/** One real node per config (NodeLive: pools, factory, adapters, capabilities), each serving, and a client. */
 export const startFixtureNodes = (vhost: string, configs: ReadonlyArray<BedsConfig>, templates: ReadonlyArray<Template>) =>
   Effect.gen(function*() {
     for (const config of configs) {
-      const context = yield* Layer.build(NodeLive(config, templates).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error))))
-      yield* Context.get(context, BrokerPools).stats.pipe(
-        Effect.filterOrFail((stats) => stats.every((s) => s.consuming === s.instances), () => "not yet"),
-        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("15 seconds")))
-      )
+      const { adapters, failed } = yield* buildAdapters(config, new Set(templates.map((t) => t.adapter))).pipe(Effect.provide(NodeContext.layer))
+      if (failed.size > 0) return yield* Effect.dieMessage(`adapters unavailable: ${[...failed.values()].map((e) => e.message).join("; ")}`)
+      const context = yield* Layer.build(NodeLive(config, { templates, adapters }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error))))
+      yield* awaitServing.pipe(Effect.provide(context), Effect.timeout("15 seconds"))
     }
     const client = Context.get(
       yield* Layer.build(BedsClientLive({ rabbitmq: rabbitConfig(vhost), clientId: "fixture", env: "dev", defaultTimeoutMs: 10_000 })),

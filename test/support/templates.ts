@@ -1,10 +1,11 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, Redacted } from "effect"
 import path from "node:path"
+import { Adapters } from "../../src/adapters/adapters.js"
 import { makeMariaDbCore } from "../../src/adapters/mariadb/core.js"
-import { FactoryLive, Adapters } from "../../src/core/factory.js"
-import { ReadCacheLive } from "../../src/core/read-cache.js"
-import { LogPublisherLive } from "../../src/transport/publisher.js"
+import { FactoryLive } from "../../src/core/factory.js"
+import { ReadCache } from "../../src/core/read-cache.js"
+import { LogPublisher } from "../../src/transport/publisher.js"
 import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
 import { loadTemplates } from "../../src/templates/load.js"
 import { TemplateRegistryLive } from "../../src/templates/registry.js"
@@ -28,7 +29,7 @@ export const applyShippedMariaDbSchema = (services: TestServices) =>
 /** The node's real dispatch (factory) over the shipped templates and this run's MariaDB. */
 export const factoryLayer = (services: TestServices) =>
   FactoryLive({ node: "testnode", env: "dev" }).pipe(
-    Layer.provide(Layer.merge(LogPublisherLive, ReadCacheLive)),
+    Layer.provide(Layer.merge(LogPublisher.Default, ReadCache.Default)),
     Layer.provide(Layer.unwrapEffect(Effect.map(shippedTemplates, TemplateRegistryLive))),
     Layer.provide(Layer.scoped(Adapters, Effect.map(
       makeMariaDbCore({ master: mariaDbEndpoint(services), secondary: undefined, maxConnections: 8, connectTimeoutMs: 5_000 }),

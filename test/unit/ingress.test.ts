@@ -62,6 +62,46 @@ describe("decodeDelivery", () => {
     expect(reason(json({ ...validBody, op: "delete" }))).toBe("routing key \"read.users.fetch\" does not match template users op delete")
   })
 
+  it("contentType: absent or application/json (any case, a utf-8 charset allowed) is JSON; anything else is refused", () => {
+    const tagOf = (contentType: string | undefined) => decodeDelivery(delivery(json(validBody), { contentType }))._tag
+    expect(tagOf(undefined)).toBe("Accepted")
+    expect(tagOf("application/json")).toBe("Accepted")
+    expect(tagOf("Application/JSON")).toBe("Accepted")
+    expect(tagOf("application/json; charset=utf-8")).toBe("Accepted")
+    expect(tagOf("application/json;charset=\"UTF-8\"")).toBe("Accepted")
+    expect(decodeDelivery(delivery(json(validBody), { contentType: "application/json; charset=iso-8859-1" }))).toMatchObject({
+      _tag: "Refused",
+      reason: "contentType \"application/json; charset=iso-8859-1\": the body is read as UTF-8, not iso-8859-1"
+    })
+    expect(tagOf("application/jsonp")).toBe("Refused")
+    expect(tagOf("text/json")).toBe("Refused")
+  })
+
+  it("a body with a UTF-8 byte-order mark is refused, saying so", () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json(validBody)])
+    expect(decodeDelivery(delivery(withBom))).toMatchObject({
+      _tag: "Refused",
+      reason: "body starts with a byte-order mark: send UTF-8 JSON without one"
+    })
+  })
+
+  it("a refusal is answered only when it can be matched: without a correlationId there is no replyTo to answer", () => {
+    expect(decodeDelivery(delivery(json(validBody), { correlationId: undefined }))).toMatchObject({ _tag: "Refused", replyTo: undefined })
+    expect(decodeDelivery(delivery(json({ ...validBody, version: 2 })))).toMatchObject({ _tag: "Refused", replyTo: "amq.rabbitmq.reply-to.x", correlationId: "c-1" })
+  })
+
+  it("a refusal carries the request's lineage when the body had a valid one", () => {
+    const lineageOf = (body: unknown) => {
+      const result = decodeDelivery(delivery(json(body)))
+      return result._tag === "Refused" ? result.lineage : "accepted"
+    }
+    expect(lineageOf({ ...validBody, version: 2 })).toStrictEqual(validBody.lineage)
+    expect(lineageOf({ ...validBody, extra: 1 })).toStrictEqual(validBody.lineage)
+    expect(lineageOf({ ...validBody, op: "delete" })).toStrictEqual(validBody.lineage)
+    expect(lineageOf({ ...validBody, lineage: { eventId: "nope", parentId: "", depth: 0 } })).toBeUndefined()
+    expect(lineageOf([1])).toBeUndefined()
+  })
+
   it("ignores an invalid traceparent instead of refusing the request", () => {
     const result = decodeDelivery(delivery(json(validBody), { headers: { traceparent: "nonsense" } }))
     expect(result).toMatchObject({ _tag: "Accepted", traceparent: undefined, persistent: false })

@@ -1,17 +1,18 @@
 import { expect, layer } from "@effect/vitest"
-import { Effect, Fiber, Logger, LogLevel, Ref, TestClock } from "effect"
-import { ServiceUnavailable } from "../../src/core/errors.js"
-import { IplFailed, runIpl, type IplStep } from "../../src/ipl/runner.js"
+import { Effect, Fiber, Logger, LogLevel, Option, Ref, TestClock } from "effect"
+import { IplFailed, makeIpl, runIpl, StepDegraded, type IplStep } from "../../src/ipl/runner.js"
+import { ServiceUnavailable } from "../../src/kernel/errors.js"
 
-const ok = (name: string, ran?: Ref.Ref<Array<string>>): IplStep => ({
+const ok = (name: string, ran?: Ref.Ref<Array<string>>, takesMs = 0): IplStep => ({
   name,
   target: `${name}:1`,
-  run: ran === undefined ? Effect.void : Ref.update(ran, (names) => [...names, name])
+  run: Effect.sleep(`${takesMs} millis`).pipe(Effect.zipRight(ran === undefined ? Effect.void : Ref.update(ran, (names) => [...names, name])))
 })
-const failing = (name: string, ran?: Ref.Ref<Array<string>>): IplStep => ({
+const failing = (name: string, ran?: Ref.Ref<Array<string>>, takesMs = 0): IplStep => ({
   name,
   target: `${name}:2`,
-  run: (ran === undefined ? Effect.void : Ref.update(ran, (names) => [...names, name])).pipe(
+  run: Effect.sleep(`${takesMs} millis`).pipe(
+    Effect.zipRight(ran === undefined ? Effect.void : Ref.update(ran, (names) => [...names, name])),
     Effect.zipRight(Effect.fail(new ServiceUnavailable({ target: `${name}:2`, reason: "connection refused" })))
   )
 })
@@ -19,20 +20,44 @@ const configStep = { name: "config loaded", target: "beds.toml", ok: true, durat
 
 // The runner logs each step; these tests read its report, so its lines are dropped.
 layer(Logger.minimumLogLevel(LogLevel.None))("runIpl", (it) => {
-  it.effect("dev: every step runs; the report lists each with its outcome and what is off", () =>
+  it.effect("dev: every step runs; the report lists each with its outcome, duration and what is off", () =>
     Effect.gen(function*() {
       const ran = yield* Ref.make<Array<string>>([])
-      const report = yield* runIpl({
+      const running = yield* Effect.fork(runIpl({
         env: "dev",
         stepTimeoutMs: 1_000,
         completed: [configStep],
-        steps: [ok("a", ran), failing("b", ran), ok("c", ran)]
-      })
+        steps: [ok("a", ran, 20), failing("b", ran, 5), ok("c", ran)]
+      }))
+      yield* TestClock.adjust("20 millis")
+      yield* TestClock.adjust("5 millis")
+      const report = yield* Fiber.join(running)
       expect(yield* Ref.get(ran)).toStrictEqual(["a", "b", "c"])
-      expect(report.steps.map((s) => [s.name, s.ok])).toStrictEqual([["config loaded", true], ["a", true], ["b", false], ["c", true]])
-      expect(report.failed).toHaveLength(1)
-      expect(report.failed[0]).toMatchObject({ name: "b", target: "b:2", reason: "connection refused" })
-      for (const step of report.steps) expect(step.durationMs).toBeGreaterThanOrEqual(0)
+      expect(report.steps.map((s) => [s.name, s.ok, s.durationMs])).toStrictEqual([
+        ["config loaded", true, 1],
+        ["a", true, 20],
+        ["b", false, 5],
+        ["c", true, 0]
+      ])
+      expect(report.failed).toStrictEqual([{ name: "b", target: "b:2", ok: false, durationMs: 5, reason: "connection refused" }])
+    }))
+
+  it.effect("a step gives what it found; a degraded step is reported failed and still gives its value in dev, not in prod", () =>
+    Effect.gen(function*() {
+      const found: IplStep<ReadonlyArray<string>> = { name: "found", target: "t", run: Effect.succeed(["x", "y"]) }
+      const partly: IplStep<ReadonlyArray<string>> = {
+        name: "partly",
+        target: "t",
+        run: Effect.fail(new StepDegraded({ value: ["x"], reason: "y disabled" }))
+      }
+      const dev = yield* makeIpl({ env: "dev", stepTimeoutMs: 1_000, completed: [] })
+      expect(yield* dev.step(found)).toStrictEqual(Option.some(["x", "y"]))
+      expect(yield* dev.step(partly)).toStrictEqual(Option.some(["x"]))
+      expect((yield* dev.report).failed).toStrictEqual([{ name: "partly", target: "t", ok: false, durationMs: 0, reason: "y disabled" }])
+
+      const prod = yield* makeIpl({ env: "prod", stepTimeoutMs: 1_000, completed: [] })
+      const error = yield* prod.step(partly).pipe(Effect.flip)
+      expect(error.message).toBe(`IPL step "partly" failed for t: y disabled`)
     }))
 
   it.effect("prod: the first failure ends the IPL, naming the step and target; later steps never run", () =>

@@ -12,7 +12,7 @@ describe("template files", () => {
     const template = Effect.runSync(parseTemplate("templates/notes.toml", valid))
     expect(template).toMatchObject({ name: "notes", routes: { read: "read", write: "write" } })
     expect(template.operations.create).toMatchObject({ object: "nte_create", allow: ["*"] })
-    expect(template.capabilities).toStrictEqual({ audit: false, journal: false, optimistic_locking: false, cache_ttl_s: 0, retention_days: 0 })
+    expect(template.capabilities).toStrictEqual({ audit: false, journal: false, optimistic_locking: false, cache_ttl_s: 0 })
   })
 
   it("a bad file is refused with its path and the key", () => {
@@ -23,5 +23,8 @@ describe("template files", () => {
     expect(errorOf(valid.replace('key = "id"', 'key = "uuid"'))).toMatch(/^templates\/notes\.toml: \(top level\): expected key "uuid" is not one of the fields/)
     expect(errorOf(valid.replace('params = ["body"]', 'params = ["title"]'))).toMatch(/operation create: param "title" is not a field/)
     expect(errorOf("name = ")).toMatch(/^templates\/notes\.toml:1:\d+: not valid TOML/)
+    expect(errorOf(valid.replace('store = "rel"', 'store = "kv"'))).toBe(
+      'templates/notes.toml: (top level): expected store "kv" is not adapter mariadb\'s ("rel"), found an object'
+    )
   })
 })

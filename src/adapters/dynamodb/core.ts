@@ -9,10 +9,10 @@ import {
 } from "@aws-sdk/client-dynamodb"
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb"
 import { Effect } from "effect"
-import { completeRow, type CoreCall, type NamasteCoreService, type Row } from "../../core/namaste-core.js"
+import { completeRow, type CoreCall, type NamasteCoreService, type Row, type StoreObjectKinds } from "../port.js"
 import { Conflict, NotFound, Unavailable, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
-import { driverCall } from "../../core/driver-call.js"
+import { driverCall } from "../driver-call.js"
 import { makeDynamoClient, type DynamoDbConfig } from "./client.js"
 
 const TRANSIENT = new Set([
@@ -45,6 +45,9 @@ const send = <A>(operation: (signal: AbortSignal) => Promise<A>) =>
 const names = (fields: ReadonlyArray<string>) => Object.fromEntries(fields.map((f, i) => [`#f${i}`, f]))
 const toRow = (template: Template, item: Record<string, unknown> | undefined): Row | undefined =>
   item === undefined ? undefined : completeRow(template, unmarshall(item as never))
+
+/** The standard operations use a table; named reads query one of its indexes. */
+export const dynamoDbObjectKinds: StoreObjectKinds = { fetch: "table", write: "table", named: "index" }
 
 /** The DynamoDB NamasteCore: a declared table keyed by the template's key; named reads query an index. */
 export const makeDynamoDbCore = (config: DynamoDbConfig, options: { readonly timeoutMs: number }) =>

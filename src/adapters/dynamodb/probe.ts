@@ -1,6 +1,6 @@
 import { ListTablesCommand } from "@aws-sdk/client-dynamodb"
 import { Effect } from "effect"
-import { reasonOf, ServiceUnavailable } from "../../core/errors.js"
+import { reasonOf, ServiceUnavailable } from "../../kernel/errors.js"
 import { dynamoDbTarget, makeDynamoClient, type DynamoDbConfig } from "./client.js"
 
 /** Reachable and accepting our credentials: one ListTables call, no retries. */

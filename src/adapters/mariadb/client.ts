@@ -1,7 +1,7 @@
 import { Data, Effect, Redacted } from "effect"
 import mysql from "mysql2"
 import type { MariaDbEndpoint } from "../../config/schema.js"
-import { reasonOf } from "../../core/errors.js"
+import { reasonOf } from "../../kernel/errors.js"
 
 /** host:port/database; never the credentials. */
 export const mariaDbTarget = (endpoint: MariaDbEndpoint): string =>

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { MariaDbEndpoint } from "../../config/schema.js"
-import type { CoreCall, NamasteCoreService, Row } from "../../core/namaste-core.js"
+import type { CoreCall, NamasteCoreService, Row, StoreObjectKinds } from "../port.js"
 import { Conflict, NotFound, Unavailable, ValidationFailed, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
 import { type MariaDbPool, type MysqlFailed, openMariaDbPool } from "./client.js"
@@ -74,6 +74,9 @@ const firstResultSet = (result: ReadonlyArray<unknown>): ReadonlyArray<Record<st
   (Array.isArray(result[0]) ? result[0] : result.filter((r) => typeof r === "object" && r !== null && !("affectedRows" in r))) as ReadonlyArray<
     Record<string, unknown>
   >
+
+/** Fetches read a view; writes and named operations call procedures. */
+export const mariaDbObjectKinds: StoreObjectKinds = { fetch: "view", write: "procedure", named: "procedure" }
 
 export interface MariaDbCoreOptions {
   readonly master: MariaDbEndpoint

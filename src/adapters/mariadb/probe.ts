@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { MariaDbEndpoint } from "../../config/schema.js"
-import { reasonOf, ServiceUnavailable } from "../../core/errors.js"
+import { reasonOf, ServiceUnavailable } from "../../kernel/errors.js"
 import { mariaDbTarget, openMariaDbPool } from "./client.js"
 
 /** Reachable and the configured database open to our user: opening the pool runs `SELECT 1`. */

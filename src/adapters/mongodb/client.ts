@@ -2,7 +2,7 @@ import { Effect, Redacted } from "effect"
 import { MongoClient } from "mongodb"
 import { ConnectionString } from "mongodb-connection-string-url"
 import type { BedsConfig } from "../../config/schema.js"
-import { reasonOf, ServiceUnavailable } from "../../core/errors.js"
+import { reasonOf, ServiceUnavailable } from "../../kernel/errors.js"
 
 export type MongoDbConfig = BedsConfig["mongodb"]
 

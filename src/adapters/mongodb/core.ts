@@ -1,9 +1,9 @@
 import { Effect } from "effect"
 import { MongoError, MongoServerError, type Document, type MongoClient } from "mongodb"
-import { completeRow, type CoreCall, type NamasteCoreService, type Row } from "../../core/namaste-core.js"
+import { completeRow, type CoreCall, type NamasteCoreService, type Row, type StoreObjectKinds } from "../port.js"
 import { Conflict, NotFound, Unavailable, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
-import { driverCall } from "../../core/driver-call.js"
+import { driverCall } from "../driver-call.js"
 import { connectMongo, type MongoDbConfig } from "./client.js"
 import { bindPipeline, type NamedPipeline } from "./pipelines.js"
 
@@ -35,6 +35,9 @@ const toRow = (template: Template, document: Document): Row => {
   const { _id, ...rest } = document
   return completeRow(template, rest)
 }
+
+/** The standard operations use a collection; named reads run a pipeline (a file of the DBA's). */
+export const mongoDbObjectKinds: StoreObjectKinds = { fetch: "collection", write: "collection", named: "pipeline" }
 
 /**
  * The MongoDB NamasteCore: a named collection (with the DBA's unique index on the key) for the
@@ -94,10 +97,12 @@ export const makeMongoDbCore = (
       },
       objectExists: (_template, object, kind) => {
         if (kind === "pipeline") return Effect.succeed(options.pipelines.has(object))
-        // listIndexes answers for an existing collection (created by the DBA's index) and fails
-        // with NamespaceNotFound (26) otherwise; listCollections is not available on every server.
+        // A collection is the DBA's when it has the DBA's indexes (at least the key's unique index),
+        // not only `_id_`: listIndexes fails with NamespaceNotFound (26) for a missing collection on
+        // MongoDB, and some servers (jongodb) answer `_id_` for any name. listCollections is not
+        // available on every server.
         return attempt(() => db.collection(object).listIndexes().toArray()).pipe(
-          Effect.map((indexes) => indexes.length > 0),
+          Effect.map((indexes) => indexes.some((index) => index["name"] !== "_id_")),
           Effect.catchAllDefect((defect) =>
             defect instanceof MongoServerError && defect.code === 26 ? Effect.succeed(false) : Effect.die(defect))
         )

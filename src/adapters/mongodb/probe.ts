@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { reasonOf, ServiceUnavailable } from "../../core/errors.js"
+import { reasonOf, ServiceUnavailable } from "../../kernel/errors.js"
 import { connectMongo, mongoDbTarget, type MongoDbConfig } from "./client.js"
 
 /** Reachable and answering commands on the configured database. */

@@ -12,8 +12,9 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import mysql from "mysql2/promise"
 import { stringify } from "smol-toml"
-import { connectBedsClient, type BedsClientPromise } from "../client/promise.js"
-import type { RequestOptions } from "../client/client.js"
+// BEDS as its users get it: the built client (npm run build), typed by its declarations.
+import { connectBedsClient, type BedsClientPromise } from "../../dist/client/promise.js"
+import type { RequestOptions } from "../../dist/client/client.js"
 // The plain-JavaScript helper the tests and `npm run up` use (typed by scripts/local-services.d.mts).
 import { startIsolatedServices } from "../../scripts/local-services.mjs"
 
@@ -227,7 +228,7 @@ const setUp = async (): Promise<Environment> => {
   })
   const amqpUrl = `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(runId)}`
   // With --profile the raw worker is profiled too, for a like-for-like look at where its time goes.
-  const worker = fork(path.join(root, "dist", "bench", "raw-worker.js"), [amqpUrl, runId, "256"], {
+  const worker = fork(path.join(root, "bench", "dist", "raw-worker.js"), [amqpUrl, runId, "256"], {
     stdio: "inherit",
     execArgv: [...(args.has("--profile") ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench", "results", "raw-worker")}`] : []), ...PERF_FLAGS],
     ...(PERF ? { cwd: PERF_DIR } : {})

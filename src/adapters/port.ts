@@ -18,6 +18,8 @@ export interface CoreCall {
 /**
  * The one interface every database adapter provides (the seeds' NamasteCore). Adapters call only
  * the database objects the template names, with request values bound, never spliced into text.
+ * Each method fails only with the error catalog's operation errors; a failure that is a defect of
+ * the deployment (a missing object, a refused command) is a defect on purpose (see each adapter).
  */
 export interface NamasteCoreService {
   readonly createRecord: (call: CoreCall) => Effect.Effect<Row, OperationError>
@@ -31,6 +33,13 @@ export interface NamasteCoreService {
 }
 
 export type ObjectKind = "procedure" | "view" | "collection" | "pipeline" | "table" | "index"
+
+/** The kind of object a store uses for each sort of operation (the IPL checks each exists). */
+export interface StoreObjectKinds {
+  readonly fetch: ObjectKind
+  readonly write: ObjectKind
+  readonly named: ObjectKind
+}
 
 export class NamasteCore extends Context.Tag("beds/NamasteCore")<NamasteCore, NamasteCoreService>() {}
 

@@ -1,18 +1,21 @@
-import { errorCatalog, type ErrorCode, type OperationErrorCode } from "../protocol/errors.js"
+import type { Cause } from "effect"
 import { PROTOCOL_VERSION, type Lineage, type Reply } from "../protocol/envelope.js"
+import { errorCatalog, type ErrorCode, type OperationErrorCode } from "../protocol/errors.js"
 
 /** How handling one message ended, before anything is sent. */
 export type Outcome =
   | { readonly _tag: "Succeeded"; readonly data: unknown }
   | { readonly _tag: "Failed"; readonly code: OperationErrorCode | "deadline_exceeded"; readonly message: string }
   | { readonly _tag: "Refused"; readonly reason: string }
-  | { readonly _tag: "Defect"; readonly reference: string }
+  /** A bug: its cause goes to the node's log under `reference`; the caller gets the reference only. */
+  | { readonly _tag: "Defect"; readonly reference: string; readonly cause: Cause.Cause<unknown> }
 
+/** What settling a message sends, and what becomes of the broker. */
 export interface Settlement {
   readonly reply: Reply
-  /** Set when the message goes to the dead-letter queue (with this reason) instead of being acked. */
+  /** Set when the message also goes to the dead-letter queue, with this code and reason. */
   readonly deadLetter: { readonly code: ErrorCode; readonly reason: string } | undefined
-  /** A defect: the broker fiber that saw it is replaced once in-flight work is done. */
+  /** A defect: the broker that saw it is replaced once its in-flight messages are done. */
   readonly replaceBroker: boolean
 }
 
@@ -24,11 +27,11 @@ const errorReply = (code: ErrorCode, message: string, lineage: Lineage | undefin
 })
 
 /**
- * The ack/nack policy, as one function of the outcome (its table is errorCatalog, mirrored in
- * docs/protocol.md). Every message gets a reply when it has a replyTo; nothing is ever requeued,
- * so no message can loop.
+ * The ack/dead-letter policy, as one function of the outcome (its table is errorCatalog, mirrored
+ * in docs/protocol.md). Every message gets a reply when it can be answered and is then acked, or
+ * also dead-lettered; nothing is ever requeued, so no message can loop.
  */
-export const settle = (outcome: Outcome, lineage: Lineage | undefined): Settlement => {
+export const settlementOf = (outcome: Outcome, lineage: Lineage | undefined): Settlement => {
   switch (outcome._tag) {
     case "Succeeded":
       return {
@@ -37,20 +40,19 @@ export const settle = (outcome: Outcome, lineage: Lineage | undefined): Settleme
         replaceBroker: false
       }
     case "Failed": {
-      const deadLetter = errorCatalog[outcome.code].settlement === "dead_letter"
+      const deadLetter = errorCatalog[outcome.code].disposition === "dead_letter"
         ? { code: outcome.code, reason: outcome.message }
         : undefined
       return { reply: errorReply(outcome.code, outcome.message, lineage), deadLetter, replaceBroker: false }
     }
     case "Refused":
       return {
-        reply: errorReply("bad_envelope", outcome.reason, undefined),
+        reply: errorReply("bad_envelope", outcome.reason, lineage),
         deadLetter: { code: "bad_envelope", reason: outcome.reason },
         replaceBroker: false
       }
     case "Defect":
       return {
-        // The defect's details stay in the node's log; the caller gets a reference to find them.
         reply: errorReply("internal", `internal error (reference ${outcome.reference})`, lineage),
         deadLetter: { code: "internal", reason: `defect (see the node log for ${outcome.reference})` },
         replaceBroker: true

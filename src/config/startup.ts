@@ -1,7 +1,7 @@
 import { Config, Effect, Either, Schema } from "effect"
-import { fileURLToPath } from "node:url"
-import { ConfigError } from "./config/load.js"
-import { Environment } from "./config/schema.js"
+import { defaultConfigDirectory } from "./directories.js"
+import { ConfigError } from "./load.js"
+import { Environment } from "./schema.js"
 
 /** The command line: `node dist/main.js [--check]`. */
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { message: Schema.String }) {}
@@ -24,12 +24,6 @@ export const parseArguments = (argv: ReadonlyArray<string>) =>
       return new UsageError({ message: `unknown argument ${JSON.stringify(unknown)}; ${usage}` })
     })
   )
-
-/** config/ beside the build (dist/ or src/), so the node finds its files from any working directory. */
-const defaultConfigDirectory = fileURLToPath(new URL("../config", import.meta.url))
-/** templates/ and schema/ beside the build, used when config names no other. */
-export const defaultTemplatesDirectory = fileURLToPath(new URL("../templates", import.meta.url))
-export const defaultSchemaDirectory = fileURLToPath(new URL("../schema", import.meta.url))
 
 /** The two variables that steer loading itself: which env file to layer, and where the files are. */
 export const startupSettings = Effect.gen(function*() {

@@ -1,4 +1,4 @@
-import type { BrokerType, Role } from "../config/schema.js"
+import type { BrokerType, Role } from "./schema.js"
 
 /** The outside services a node depends on; the IPL checks exactly those of the node's role. */
 export type ServiceName = "rabbitmq" | "mariadb" | "mongodb" | "dynamodb" | "shared_fs"

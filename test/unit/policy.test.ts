@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { settle } from "../../src/brokers/settle.js"
+import { Cause } from "effect"
+import { settlementOf as settle } from "../../src/brokers/policy.js"
 import { errorCatalog } from "../../src/protocol/errors.js"
 
 const lineage = { eventId: "n1.dev.0b7e2f5a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", parentId: "", depth: 0 }
 
-describe("settle: the ack/nack policy", () => {
+describe("settlementOf: the ack/dead-letter policy", () => {
   it("success: ok reply, ack", () => {
     expect(settle({ _tag: "Succeeded", data: { id: 1 } }, lineage)).toStrictEqual({
       reply: { version: 1, status: "ok", data: { id: 1 }, lineage },
@@ -31,7 +32,8 @@ describe("settle: the ack/nack policy", () => {
     expect(settlement.deadLetter).toStrictEqual({ code: "unavailable", reason: "deadlock" })
   })
 
-  it("undecodable: bad_envelope reply without lineage, dead letter with the reason", () => {
+  it("undecodable: bad_envelope reply (with the lineage when one was readable), dead letter with the reason", () => {
+    expect(settle({ _tag: "Refused", reason: "body: extra: unknown key (found 1)" }, lineage).reply).toMatchObject({ lineage })
     const settlement = settle({ _tag: "Refused", reason: "body is not UTF-8 JSON" }, undefined)
     expect(settlement.reply).toStrictEqual({
       version: 1,
@@ -42,14 +44,16 @@ describe("settle: the ack/nack policy", () => {
   })
 
   it("defect: internal reply with a reference only, dead letter, and the broker is replaced", () => {
-    const settlement = settle({ _tag: "Defect", reference: lineage.eventId }, lineage)
+    const settlement = settle({ _tag: "Defect", reference: lineage.eventId, cause: Cause.die(new Error("secret detail")) }, lineage)
     expect(settlement.reply.status === "error" && settlement.reply.error).toStrictEqual({
       code: "internal",
       tag: "Internal",
       message: `internal error (reference ${lineage.eventId})`,
       retryable: false
     })
-    expect(settlement.deadLetter?.code).toBe("internal")
+    expect(settlement.deadLetter).toStrictEqual({ code: "internal", reason: `defect (see the node log for ${lineage.eventId})` })
+    // The defect's own text stays in the node's log.
+    expect(JSON.stringify(settlement)).not.toContain("secret detail")
     expect(settlement.replaceBroker).toBe(true)
   })
 })

@@ -1,0 +1,58 @@
+import type { ConsumeMessage } from "amqplib"
+import { Cause, Effect } from "effect"
+import type { Handled } from "./entry.js"
+import type { Accepted, Refused } from "./ingress.js"
+import { outcomeOfExit } from "./operation.js"
+import type { Outcome } from "./policy.js"
+import { rejectOnOpenChannel, type BrokerChannels, type Settled } from "./reply.js"
+
+type Settle = (
+  channels: BrokerChannels,
+  message: ConsumeMessage,
+  ingress: Accepted | Refused,
+  outcome: Outcome,
+  done: (settled: Settled, outcome: Outcome) => void
+) => void
+
+export interface DeliveryHooks {
+  /** Runs a message's operation in a fiber of the broker (its runtime; interrupted at its end). */
+  readonly fork: (effect: Effect.Effect<void>) => void
+  /** Called once per delivery settled, with how it ended and the outcome it was settled with. */
+  readonly ended: (message: ConsumeMessage, settled: Settled, outcome: Outcome) => void
+}
+
+/**
+ * What a broker does with each delivery: the entry gives the outcome, or the operation that gives
+ * it (run in a fiber); the settler replies and acks; `ended` hears how. Nothing here throws into
+ * amqplib's consume callback: a throw while settling rejects the message on an open channel (so
+ * it cannot loop) and is reported as a defect, and the message still ends exactly once.
+ */
+export const makeDeliveryHandler = (
+  entry: (message: ConsumeMessage) => Handled,
+  settle: Settle,
+  channels: BrokerChannels,
+  hooks: DeliveryHooks
+) => {
+  const settleOnce = (message: ConsumeMessage, ingress: Accepted | Refused, outcome: Outcome) => {
+    let ended = false
+    const end = (settled: Settled, final: Outcome) => {
+      ended = true
+      hooks.ended(message, settled, final)
+    }
+    try {
+      settle(channels, message, ingress, outcome, end)
+    } catch (thrown) {
+      if (!ended) end(rejectOnOpenChannel(channels, message, thrown), { _tag: "Defect", reference: "settling", cause: Cause.die(thrown) })
+    }
+  }
+  return (message: ConsumeMessage): void => {
+    const handled = entry(message)
+    if (handled._tag === "Now") return settleOnce(message, handled.ingress, handled.outcome)
+    // An interrupted fiber (the broker stopping past its drain timeout) settles nothing: its
+    // channel closes with the broker and RabbitMQ delivers the message again.
+    hooks.fork(Effect.flatMap(Effect.exit(handled.operation), (exit) => {
+      settleOnce(message, handled.ingress, outcomeOfExit(exit, handled.reference))
+      return Effect.void
+    }))
+  }
+}

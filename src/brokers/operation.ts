@@ -1,0 +1,58 @@
+import { Cause, Data, Duration, Effect, Exit, Schedule } from "effect"
+import { cappedExponential } from "../kernel/backoff.js"
+import { codeOf, type OperationError } from "../protocol/errors.js"
+import type { Outcome } from "./policy.js"
+
+export interface OperationOptions {
+  /** Transient failures (`unavailable`) are run again this many times before they are reported. */
+  readonly transientRetries: number
+  readonly retryBaseDelayMs: number
+  readonly retryMaxDelayMs: number
+}
+
+export class DeadlinePassed extends Data.TaggedError("DeadlinePassed") {}
+
+const isTransient = (error: OperationError | DeadlinePassed) => error._tag === "Unavailable"
+
+/** An operation as the broker runs it. */
+export type Operation = Effect.Effect<unknown, OperationError | DeadlinePassed>
+
+/** The outcome of an operation that ended; `reference` names a defect in the log. */
+export const outcomeOfExit = (exit: Exit.Exit<unknown, OperationError | DeadlinePassed>, reference: string): Outcome => {
+  if (Exit.isSuccess(exit)) return { _tag: "Succeeded", data: exit.value }
+  const failure = Cause.failureOption(exit.cause)
+  if (failure._tag === "None") return { _tag: "Defect", reference, cause: exit.cause }
+  const error = failure.value
+  return error._tag === "DeadlinePassed"
+    ? { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
+    : { _tag: "Failed", code: codeOf(error), message: error.message }
+}
+
+/** A request whose deadline passed before it ran: answered without running it. */
+export const deadlinePassed: Outcome = { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
+
+/**
+ * An operation that needs running, as the broker runs it in a fiber: transient failures retried
+ * with the one backoff (kernel/backoff.ts) and bounded by the request's deadline; its Exit gives
+ * the outcome (outcomeOfExit). The retry schedule is built only once an attempt failed: on the
+ * success path the operation runs as it is.
+ */
+export const makeOperation = (options: OperationOptions) => {
+  const retrySchedule = cappedExponential(options.retryBaseDelayMs, options.retryMaxDelayMs).pipe(
+    Schedule.intersect(Schedule.recurs(options.transientRetries))
+  )
+  const withRetry = <A>(run: Effect.Effect<A, OperationError>): Effect.Effect<A, OperationError> =>
+    options.transientRetries === 0 ? run : Effect.catchIf(run, isTransient, (first) => {
+      // The first failure is replayed into the schedule, so the first retry waits its delay too.
+      let replayed = false
+      const attempt = Effect.suspend(() => (replayed ? run : ((replayed = true), Effect.fail(first))))
+      return Effect.retry(attempt, { schedule: retrySchedule, while: isTransient })
+    })
+
+  return (run: Effect.Effect<unknown, OperationError>, deadline: number | undefined, now: number): Operation => {
+    const retried = withRetry(run)
+    return deadline === undefined
+      ? retried
+      : Effect.timeoutFail(retried, { duration: Duration.millis(deadline - now), onTimeout: () => new DeadlinePassed() })
+  }
+}
