@@ -1,8 +1,9 @@
 import { Effect } from "effect"
 import type { AdapterName, Template } from "../templates/schema.js"
 import { dynamoDbObjectKinds } from "./dynamodb/core.js"
-import { mariaDbObjectKinds } from "./mariadb/core.js"
-import { mongoDbObjectKinds } from "./mongodb/core.js"
+import { IDEMPOTENCY } from "./dynamodb/once.js"
+import { mariaDbObjectKinds, mariaDbOwnObjects } from "./mariadb/core.js"
+import { mongoDbObjectKinds, mongoDbOwnObjects } from "./mongodb/core.js"
 import type { NamasteCoreService, ObjectKind, StoreObjectKinds } from "./port.js"
 
 const objectKinds: Readonly<Record<AdapterName, StoreObjectKinds>> = {
@@ -11,7 +12,21 @@ const objectKinds: Readonly<Record<AdapterName, StoreObjectKinds>> = {
   dynamodb: dynamoDbObjectKinds
 }
 
-/** The database objects a template names, with the kind each must be on its adapter. */
+/** BEDS's own objects a store needs for the templates that write there (schema/beds). */
+const ownObjects: Readonly<Record<AdapterName, ReadonlyArray<{ readonly object: string; readonly kind: ObjectKind }>>> = {
+  mariadb: mariaDbOwnObjects,
+  mongodb: mongoDbOwnObjects,
+  dynamodb: [{ object: IDEMPOTENCY, kind: "table" }]
+}
+
+const writes = (template: Template) =>
+  template.operations.create !== undefined || template.operations.update !== undefined || template.operations.delete !== undefined ||
+  Object.values(template.operations.named).some((op) => op.kind === "write")
+
+/**
+ * The database objects a template needs, with the kind each must be on its adapter: those it
+ * names, and BEDS's own idempotency objects on its store when it has a write.
+ */
 export const namedObjects = (template: Template): ReadonlyArray<{ readonly object: string; readonly kind: ObjectKind }> => {
   const kinds = objectKinds[template.adapter]
   const standard = (["create", "fetch", "update", "delete"] as const).flatMap((op) => {
@@ -19,7 +34,7 @@ export const namedObjects = (template: Template): ReadonlyArray<{ readonly objec
     return declared === undefined ? [] : [{ object: declared.object, kind: op === "fetch" ? kinds.fetch : kinds.write }]
   })
   const named = Object.values(template.operations.named).map((op) => ({ object: op.object, kind: kinds.named }))
-  return [...standard, ...named]
+  return [...standard, ...named, ...(writes(template) ? ownObjects[template.adapter] : [])]
 }
 
 /** The objects of `template` its adapter does not have; empty when all exist. */

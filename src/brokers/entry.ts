@@ -54,7 +54,8 @@ export const makeEntry = (dispatch: Dispatch["Type"], options: OperationOptions 
       const reference = request.lineage.eventId
       const done = alreadyDone(run)
       if (done !== undefined) return { _tag: "Now", ingress, outcome: outcomeOfExit(done, reference) }
-      return { _tag: "Run", ingress, operation: operation(run, request.deadline, now), reference }
+      const mutation = request.deadline !== undefined && dispatch.mutates(request)
+      return { _tag: "Run", ingress, operation: operation(run, request.deadline, now, mutation), reference }
     } catch (thrown) {
       const reference = ingress?._tag === "Accepted" ? ingress.request.lineage.eventId : `delivery.${randomUUID()}`
       return { _tag: "Now", ingress: ingress ?? rawIngress(message), outcome: defect(reference, thrown) }

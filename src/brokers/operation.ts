@@ -37,22 +37,26 @@ export const deadlinePassed: Outcome = { _tag: "Failed", code: "deadline_exceede
  * the outcome (outcomeOfExit). The retry schedule is built only once an attempt failed: on the
  * success path the operation runs as it is.
  */
-export const makeOperation = (options: OperationOptions) => {
+export const makeOperation = (options: OperationOptions & { readonly now: () => number }) => {
   const retrySchedule = cappedExponential(options.retryBaseDelayMs, options.retryMaxDelayMs).pipe(
     Schedule.intersect(Schedule.recurs(options.transientRetries))
   )
-  const withRetry = <A>(run: Effect.Effect<A, OperationError>): Effect.Effect<A, OperationError> =>
-    options.transientRetries === 0 ? run : Effect.catchIf(run, isTransient, (first) => {
+  const withRetry = <A>(run: Effect.Effect<A, OperationError>, retryWhile: (error: OperationError) => boolean): Effect.Effect<A, OperationError> =>
+    options.transientRetries === 0 ? run : Effect.catchIf(run, retryWhile, (first) => {
       // The first failure is replayed into the schedule, so the first retry waits its delay too.
       let replayed = false
       const attempt = Effect.suspend(() => (replayed ? run : ((replayed = true), Effect.fail(first))))
-      return Effect.retry(attempt, { schedule: retrySchedule, while: isTransient })
+      return Effect.retry(attempt, { schedule: retrySchedule, while: retryWhile })
     })
 
-  return (run: Effect.Effect<unknown, OperationError>, deadline: number | undefined, now: number): Operation => {
-    const retried = withRetry(run)
-    return deadline === undefined
-      ? retried
-      : Effect.timeoutFail(retried, { duration: Duration.millis(deadline - now), onTimeout: () => new DeadlinePassed() })
+  /**
+   * A read is cut short at the deadline (deadline_exceeded). A mutation is never cut short once it
+   * started: it is retried only while the deadline is ahead, and otherwise ends with what it ended
+   * with (a retry of a mutation is safe: it has an idempotency scope).
+   */
+  return (run: Effect.Effect<unknown, OperationError>, deadline: number | undefined, now: number, mutation: boolean): Operation => {
+    if (deadline === undefined) return withRetry(run, isTransient)
+    if (mutation) return withRetry(run, (error) => isTransient(error) && options.now() < deadline)
+    return Effect.timeoutFail(withRetry(run, isTransient), { duration: Duration.millis(deadline - now), onTimeout: () => new DeadlinePassed() })
   }
 }

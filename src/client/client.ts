@@ -1,5 +1,5 @@
 import type { Channel, ConfirmChannel, Message } from "amqplib"
-import { Context, Effect, Either, Exit, Layer, Schema } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Environment } from "../config/schema.js"
 import { PROTOCOL_VERSION, Reply, type Caller, type Lineage, type Request } from "../protocol/envelope.js"
@@ -34,7 +34,17 @@ export interface RequestOptions {
   /** fast: transient message, no publisher confirm; reliable: persistent and confirmed. Default: reads fast, the rest reliable. */
   readonly delivery?: "fast" | "reliable"
   readonly timeoutMs?: number
+  /**
+   * The request's idempotency key. Default: a fresh one for every request off the read route, so a
+   * mutation runs once however often it is delivered or resent (docs/protocol.md, Idempotency).
+   */
   readonly idempotencyKey?: string
+  /**
+   * Sends again, up to this many times, when no reply came (ClientTimeout, ClientDisconnected) or
+   * the reply is retryable (`unavailable`, `in_progress`): the same envelope each time (its
+   * eventId and idempotencyKey), so the node runs it once and answers with its outcome. Default 0.
+   */
+  readonly resends?: number
   /** Unix ms after which the answer is no longer wanted. */
   readonly deadline?: number
   readonly caller?: Caller
@@ -162,10 +172,33 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         done(Exit.fail(new ClientUsageError({ message: `op ${request.op} has no default route: pass route` })))
         return () => undefined
       }
+      const eventId = `${options.clientId}.${options.env}.${randomUUID()}`
+      const idempotencyKey = request.idempotencyKey ?? (route === "read" ? undefined : randomUUID())
+      let resendsLeft = request.resends ?? 0
+      let abandon: () => void = () => undefined
+      const retryable = (result: Exit.Exit<Reply, ClientError>) => {
+        if (Exit.isSuccess(result)) return result.value.status === "error" && result.value.error.retryable
+        const error = Cause.failureOption(result.cause)
+        return error._tag === "Some" && (error.value._tag === "ClientTimeout" || error.value._tag === "ClientDisconnected")
+      }
+      const attempt = () => {
+        abandon = sendOnce({ ...request, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }, route, eventId, (result) => {
+          if (resendsLeft > 0 && retryable(result)) {
+            resendsLeft--
+            return attempt()
+          }
+          done(result)
+        })
+      }
+      attempt()
+      return () => abandon()
+    }
+
+    /** One publish of the envelope and its wait for a reply, under a correlationId of its own. */
+    const sendOnce = (request: RequestOptions, route: string, eventId: string, done: (result: Exit.Exit<Reply, ClientError>) => void): () => void => {
       const timeoutMs = request.timeoutMs ?? options.defaultTimeoutMs
       const reliable = (request.delivery ?? (route === "read" ? "fast" : "reliable")) === "reliable"
       const correlationId = randomUUID()
-      const eventId = `${options.clientId}.${options.env}.${randomUUID()}`
       const envelope: Request = {
         version: PROTOCOL_VERSION,
         template: request.template,

@@ -8,3 +8,5 @@ export const defaultConfigDirectory = fileURLToPath(new URL("../../config", impo
 export const defaultTemplatesDirectory = fileURLToPath(new URL("../../templates", import.meta.url))
 /** schema/: the DBA's objects, unless `templates.schema_directory` names another. */
 export const defaultSchemaDirectory = fileURLToPath(new URL("../../schema", import.meta.url))
+/** schema/beds/: BEDS's own objects on each store (the idempotency store), applied with the DBA's. */
+export const bedsSchemaDirectory = fileURLToPath(new URL("../../schema/beds", import.meta.url))

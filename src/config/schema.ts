@@ -169,6 +169,13 @@ const MetricsSection = Schema.Struct({
   interval_s: intBetween(0, 86_400)
 })
 
+const IdempotencySection = Schema.Struct({
+  /** How long a mutation's outcome is kept for its repeats (redeliveries, resends with its key). */
+  retention_h: intBetween(1, 24 * 366),
+  /** Every this many seconds, each node removes records past their retention (0 = never). */
+  sweep_interval_s: intBetween(0, 86_400)
+})
+
 const ShutdownSection = Schema.Struct({
   /** On SIGTERM, how long in-flight messages may take to finish before the channels close. */
   drain_timeout_ms: intBetween(0, 600_000)
@@ -189,6 +196,7 @@ export const BedsConfigSchema = Schema.Struct({
   retry: RetrySection,
   supervisor: SupervisorSection,
   shutdown: ShutdownSection,
+  idempotency: Schema.optionalWith(IdempotencySection, { default: () => ({ retention_h: 24, sweep_interval_s: 300 }) }),
   templates: Schema.optionalWith(TemplatesSection, {
     default: () => ({ directory: defaultTemplatesDirectory, schema_directory: defaultSchemaDirectory })
   }),

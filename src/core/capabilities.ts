@@ -45,15 +45,6 @@ export const makeCapabilities = (identity: NodeIdentity) =>
       return ttlMs === 0 ? load : cache.through(template.name, JSON.stringify(key), ttlMs, load)
     }
 
-    /** The record before a write, for the journal; null when the template keeps no journal or cannot fetch. */
-    const before = (template: Template, call: CoreCall, adapter: NamasteCoreService) => {
-      const fetchOp = template.operations.fetch
-      if (!template.capabilities.journal || fetchOp === undefined || call.values[template.key] === undefined) return Effect.succeed(null)
-      return adapter.fetchRecords({ ...call, object: fetchOp.object, values: { [template.key]: call.values[template.key] } }).pipe(
-        Effect.map((rows) => rows[0] ?? null)
-      )
-    }
-
     // The write already happened: an event that cannot be published is logged whole (so it can be
     // recovered from the log), and the caller still gets the write's outcome.
     const emit = (routingKey: string, event: Record<string, unknown>) =>
@@ -94,5 +85,5 @@ export const makeCapabilities = (identity: NodeIdentity) =>
         }
       })
 
-    return { fetch, before, afterWrite }
+    return { fetch, afterWrite }
   })

@@ -15,4 +15,9 @@ import type { OperationError } from "../protocol/errors.js"
  */
 export class Dispatch extends Context.Tag("beds/Dispatch")<Dispatch, {
   readonly run: (request: Request, route: string) => Effect.Effect<unknown, OperationError>
+  /**
+   * Whether the request changes data. A mutation, once started, is not cut short by its deadline
+   * (it runs to the end, with its events, and its reply tells what happened); a read is.
+   */
+  readonly mutates: (request: Request) => boolean
 }>() {}

@@ -7,6 +7,8 @@ export const ErrorCode = Schema.Literal(
   "not_found",
   "forbidden",
   "conflict",
+  "key_reused",
+  "in_progress",
   "deadline_exceeded",
   "unavailable",
   "internal"
@@ -33,6 +35,18 @@ export const errorCatalog: Readonly<Record<ErrorCode, CatalogEntry>> = {
   not_found: { tag: "NotFound", retryable: false, disposition: "ack", meaning: "no such template, operation or record" },
   forbidden: { tag: "Forbidden", retryable: false, disposition: "ack", meaning: "the caller may not run this operation" },
   conflict: { tag: "Conflict", retryable: false, disposition: "ack", meaning: "a stale version, a duplicate key" },
+  key_reused: {
+    tag: "KeyReused",
+    retryable: false,
+    disposition: "ack",
+    meaning: "the idempotencyKey was first used for a different request; nothing ran"
+  },
+  in_progress: {
+    tag: "InProgress",
+    retryable: true,
+    disposition: "ack",
+    meaning: "a request with this idempotencyKey is still running; resend with the same key for its outcome"
+  },
   deadline_exceeded: { tag: "DeadlineExceeded", retryable: false, disposition: "ack", meaning: "the request's deadline passed before it was done" },
   unavailable: { tag: "Unavailable", retryable: true, disposition: "dead_letter", meaning: "a transient failure persisted through every retry" },
   internal: { tag: "Internal", retryable: false, disposition: "dead_letter", meaning: "a defect in BEDS; the broker fiber was replaced" }
@@ -45,11 +59,15 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", { me
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", { message: Schema.String }) {}
 /** Transient: connection lost, timeout, deadlock. Retried by the broker before it is reported. */
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { message: Schema.String }) {}
+/** The request's idempotency scope was first used by a request that means something else. */
+export class KeyReused extends Schema.TaggedError<KeyReused>()("KeyReused", { message: Schema.String }) {}
+/** The first run of this idempotency scope is still going (on this node or another). */
+export class InProgress extends Schema.TaggedError<InProgress>()("InProgress", { message: Schema.String }) {}
 
-export type OperationError = ValidationFailed | NotFound | Forbidden | Conflict | Unavailable
+export type OperationError = ValidationFailed | NotFound | Forbidden | Conflict | KeyReused | InProgress | Unavailable
 
 /** The codes an operation itself can end with; the broker adds bad_envelope, deadline_exceeded and internal. */
-export type OperationErrorCode = "validation" | "not_found" | "forbidden" | "conflict" | "unavailable"
+export type OperationErrorCode = "validation" | "not_found" | "forbidden" | "conflict" | "key_reused" | "in_progress" | "unavailable"
 
 export const codeOf = (error: OperationError): OperationErrorCode => {
   switch (error._tag) {
@@ -61,6 +79,10 @@ export const codeOf = (error: OperationError): OperationErrorCode => {
       return "forbidden"
     case "Conflict":
       return "conflict"
+    case "KeyReused":
+      return "key_reused"
+    case "InProgress":
+      return "in_progress"
     case "Unavailable":
       return "unavailable"
   }

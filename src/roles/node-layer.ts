@@ -7,6 +7,7 @@ import { BrokerPools, BrokerPoolsLive } from "../brokers/pool.js"
 import { roleBrokers } from "../config/roles.js"
 import type { BedsConfig } from "../config/schema.js"
 import { FactoryLive } from "../core/factory.js"
+import { IdempotencySweepLive } from "../core/sweep.js"
 import { ReadCache } from "../core/read-cache.js"
 import type { Found } from "../ipl/templates.js"
 import { TemplateRegistryLive } from "../templates/registry.js"
@@ -37,13 +38,13 @@ export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
  * step) of the templates it serves, and the cache invalidation listener beside them.
  */
 export const NodeLive = (config: BedsConfig, found: Found) =>
-  MetricsLogLive(config.metrics.interval_s).pipe(
+  Layer.merge(MetricsLogLive(config.metrics.interval_s), IdempotencySweepLive(config.idempotency.sweep_interval_s)).pipe(
     Layer.provideMerge(BrokerPoolsLive(brokerSpecs(config), {
       restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
       restartMaxDelayMs: config.supervisor.restart_max_delay_ms
     })),
-    Layer.provide(FactoryLive({ node: config.node.id, env: config.env })),
-    Layer.provide(Layer.mergeAll(TemplateRegistryLive(found.templates), Layer.succeed(Adapters, found.adapters), LogPublisher.Default)),
+    Layer.provide(FactoryLive({ node: config.node.id, env: config.env }, { idempotencyRetentionS: config.idempotency.retention_h * 3600 })),
+    Layer.provideMerge(Layer.mergeAll(TemplateRegistryLive(found.templates), Layer.succeed(Adapters, found.adapters), LogPublisher.Default)),
     Layer.provideMerge(CacheInvalidation.Default),
     Layer.provideMerge(ReadCache.Default),
     Layer.provide(AmqpConnectionLive(config.rabbitmq, {

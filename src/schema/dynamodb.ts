@@ -24,14 +24,18 @@ export interface DynamoApplied {
 }
 
 /** Creates each declared table that does not exist yet (idempotent), and sets its TTL attribute. */
-export const applyDynamoDbSchema = (config: DynamoDbConfig, directory: string) =>
+export const applyDynamoDbSchema = (config: DynamoDbConfig, directories: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const client = yield* makeDynamoClient(config, { timeoutMs: 10_000, maxAttempts: 3 })
     const results: Array<DynamoApplied> = []
-    for (const name of (yield* fs.readDirectory(directory)).filter((n) => n.endsWith(".json")).sort()) {
-      const file = path.join(directory, name)
+    const files: Array<string> = []
+    for (const directory of directories) {
+      if (!(yield* fs.exists(directory))) continue
+      for (const name of (yield* fs.readDirectory(directory)).filter((n) => n.endsWith(".json")).sort()) files.push(path.join(directory, name))
+    }
+    for (const file of files) {
       const { TimeToLive, ...input } = yield* Schema.decodeUnknown(TableFile)(yield* fs.readFileString(file)).pipe(
         Effect.mapError((error) => new SchemaFileInvalid({ message: `${file}: ${error.message.split("\n")[0]}` }))
       )

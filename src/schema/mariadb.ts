@@ -1,22 +1,27 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
-import { openMariaDbPool } from "../adapters/mariadb/client.js"
+import { openMariaDb } from "../adapters/mariadb/client.js"
 import type { MariaDbEndpoint } from "../config/schema.js"
 
 /**
- * Applies every `*.sql` file of a directory, in name order, each as one multi-statement batch (the
- * server parses procedure bodies, so no DELIMITER lines). The files are the DBA's; they must be
- * idempotent (CREATE ... IF NOT EXISTS, CREATE OR REPLACE).
+ * Applies every `*.sql` file of each directory (BEDS's own objects first, then the DBA's), in name
+ * order, each as one multi-statement batch (the server parses procedure bodies, so no DELIMITER
+ * lines). The files must be idempotent (CREATE ... IF NOT EXISTS, CREATE OR REPLACE). A directory
+ * that does not exist has nothing to apply.
  */
-export const applyMariaDbSchema = (endpoint: MariaDbEndpoint, directory: string) =>
+export const applyMariaDbSchema = (endpoint: MariaDbEndpoint, directories: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const client = yield* openMariaDbPool(endpoint, { maxConnections: 1, connectTimeoutMs: 10_000, multipleStatements: true })
-    const files = (yield* fs.readDirectory(directory)).filter((name) => name.endsWith(".sql")).sort()
-    for (const name of files) {
-      const text = yield* fs.readFileString(path.join(directory, name))
-      yield* client.script(text)
+    const { sql } = yield* openMariaDb(endpoint, { maxConnections: 1, connectTimeoutMs: 10_000 })
+    const applied: Array<string> = []
+    for (const directory of directories) {
+      if (!(yield* fs.exists(directory))) continue
+      for (const name of (yield* fs.readDirectory(directory)).filter((file) => file.endsWith(".sql")).sort()) {
+        // Unprepared (the text protocol): a file is several statements, which a prepared statement cannot be.
+        yield* sql.unsafe(yield* fs.readFileString(path.join(directory, name))).unprepared
+        applied.push(name)
+      }
     }
-    return files
+    return applied
   }).pipe(Effect.scoped)

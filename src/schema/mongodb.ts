@@ -11,7 +11,9 @@ const CollectionFile = Schema.parseJson(Schema.Struct({
   indexes: Schema.Array(Schema.Struct({
     key: Schema.Record({ key: Schema.String, value: Schema.Union(Schema.Literal(1, -1), Schema.String) }),
     name: Identifier,
-    unique: Schema.optional(Schema.Boolean)
+    unique: Schema.optional(Schema.Boolean),
+    /** A TTL index: documents go this many seconds after the date in the indexed field. */
+    expireAfterSeconds: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
   })).pipe(Schema.minItems(1)),
   validator: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
 }))
@@ -27,15 +29,19 @@ export interface MongoApplied {
  * Creates each declared collection's indexes (creating the collection; idempotent) and applies its
  * validator with collMod. Pipelines (pipelines/*.json) are read by the adapter, not applied.
  */
-export const applyMongoDbSchema = (config: MongoDbConfig, directory: string) =>
+export const applyMongoDbSchema = (config: MongoDbConfig, directories: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const client = yield* connectMongo(config, { appName: "beds schema apply", timeoutMs: 10_000 })
     const db = client.db(config.database)
     const results: Array<MongoApplied> = []
-    for (const name of (yield* fs.readDirectory(directory)).filter((n) => n.endsWith(".json")).sort()) {
-      const file = path.join(directory, name)
+    const files: Array<string> = []
+    for (const directory of directories) {
+      if (!(yield* fs.exists(directory))) continue
+      for (const name of (yield* fs.readDirectory(directory)).filter((n) => n.endsWith(".json")).sort()) files.push(path.join(directory, name))
+    }
+    for (const file of files) {
       const declared = yield* Schema.decodeUnknown(CollectionFile)(yield* fs.readFileString(file)).pipe(
         Effect.mapError((error) => new SchemaFileInvalid({ message: `${file}: ${error.message.split("\n")[0]}` }))
       )

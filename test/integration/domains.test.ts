@@ -49,7 +49,7 @@ describe("domains are files", () => {
     const applied = await run(process.execPath, [path.join(repoRoot, "dist", "schema-apply.js")], {
       env: { PATH: process.env["PATH"] ?? "", BEDS_CONFIG_DIR: configDir }
     })
-    expect(applied.stdout).toMatch(/schema: mariadb: applied customers\.sql, notes\.sql/)
+    expect(applied.stdout).toMatch(/schema: mariadb: applied beds_idempotency\.sql, customers\.sql, notes\.sql/)
 
     const node = startNode([], { BEDS_CONFIG_DIR: configDir })
     cleanups.push(async () => {

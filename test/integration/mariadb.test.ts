@@ -8,6 +8,7 @@ import { NodeContext } from "@effect/platform-node"
 import mysql from "mysql2/promise"
 import path from "node:path"
 import { addDatabase, uniqueName } from "../../scripts/local-services.mjs"
+import { openMariaDb } from "../../src/adapters/mariadb/client.js"
 import { makeMariaDbCore } from "../../src/adapters/mariadb/core.js"
 import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
 import { repoRoot } from "../support/node-process.js"
@@ -102,7 +103,7 @@ describe("MariaDB end to end: request on RabbitMQ -> broker -> factory -> adapte
     }), { timeout: 60_000 })
 })
 
-describe("MariaDB adapter: master and secondary", () => {
+describe("MariaDB adapter: master and secondary, one pool per endpoint", () => {
   it.scopedLive("writes go to the master, reads to the secondary when one is configured", () =>
     Effect.gen(function*() {
       // No replica here: a second database with the same objects stands in, so the routing shows.
@@ -111,25 +112,45 @@ describe("MariaDB adapter: master and secondary", () => {
       yield* Effect.addFinalizer(() => Effect.promise(() => drop()))
       const master = mariaDbEndpoint(services)
       const secondary = { ...master, database: secondaryName }
-      yield* applyMariaDbSchema(secondary, path.join(repoRoot, "schema", "mariadb")).pipe(Effect.provide(NodeContext.layer))
+      yield* applyMariaDbSchema(secondary, [path.join(repoRoot, "schema", "beds", "mariadb"), path.join(repoRoot, "schema", "mariadb")]).pipe(
+        Effect.provide(NodeContext.layer)
+      )
       const core = yield* makeMariaDbCore({ master, secondary, maxConnections: 2, connectTimeoutMs: 5_000 })
       const template = (yield* shippedTemplates).find((t) => t.name === "customers")!
       const call = (object: string, values: Record<string, unknown>, params: ReadonlyArray<string>) => ({ template, object, values, params })
+      const once = (name: string) => ({ scope: `customers/${services.runId}.${name}`, fingerprint: name, retentionS: 60 })
 
       const email = `split.${services.runId}@example.com`
-      const created = yield* core.createRecord(call("cus_create", { name: "Split", email }, ["name", "email", "tier", "credit_limit", "active"]))
+      const written = yield* core.write(call("cus_create", { name: "Split", email }, ["name", "email", "tier", "credit_limit", "active"]), "create", once("create"), {
+        before: undefined
+      })
+      const created = (written.recorded.ok ? written.recorded.data : {}) as Record<string, unknown>
       // The row is on the master only: a fetch (the view, read side) finds nothing.
       expect(yield* core.fetchRecords(call("cus_view", { id: created["id"] }, []))).toStrictEqual([])
       // Put a row with that id on the secondary: now the fetch returns the secondary's row.
       yield* Effect.promise(async () => {
-        const db = await mysql.createConnection({ host: "127.0.0.1", user: "root", password: "", database: secondaryName })
+        const db = await mysql.createConnection({ host: "127.0.0.1", user: services.mariadb.username, password: services.mariadb.password, database: secondaryName })
         await db.query("INSERT INTO cus_customers (id, name, email) VALUES (?, 'On the replica', ?)", [created["id"], email])
         await db.end()
       })
       expect(yield* core.fetchRecords(call("cus_view", { id: created["id"] }, []))).toMatchObject([{ id: created["id"], name: "On the replica" }])
       // A named read is a read too; a write goes to the master whatever the secondary holds.
-      expect(yield* core.callOperation({ ...call("cus_by_email", { email }, ["email"]), kind: "read" })).toMatchObject([{ name: "On the replica" }])
-      const updated = yield* core.updateRecord(call("cus_update", { id: created["id"], name: "Master", version: 1 }, ["id", "name", "email", "tier", "credit_limit", "active"]))
-      expect(updated).toMatchObject({ name: "Master", version: 2 })
+      expect(yield* core.readNamed(call("cus_by_email", { email }, ["email"]))).toMatchObject([{ name: "On the replica" }])
+      const updated = yield* core.write(
+        call("cus_update", { id: created["id"], name: "Master", version: 1 }, ["id", "name", "email", "tier", "credit_limit", "active"]),
+        "update",
+        once("update"),
+        { before: "cus_view" }
+      )
+      expect(updated).toMatchObject({ recorded: { ok: true, data: { name: "Master", version: 2 } }, replayed: false, before: { name: "Split", version: 1 } })
     }), { timeout: 60_000 })
+
+  it.scopedLive("reads run on the SqlClient's own pool (the escape hatch opens no second pool)", () =>
+    Effect.gen(function*() {
+      // One connection in the pool: a read on a second pool would get another connection id.
+      const db = yield* openMariaDb(mariaDbEndpoint(services), { maxConnections: 1, connectTimeoutMs: 5_000 })
+      const inTransaction = yield* db.sql.withTransaction(db.sql.unsafe<{ id: number }>("SELECT CONNECTION_ID() AS id"))
+      const read = (yield* db.read("SELECT CONNECTION_ID() AS id", [])) as ReadonlyArray<{ id: number }>
+      expect(read[0]!.id).toBe(inTransaction[0]!.id)
+    }), { timeout: 30_000 })
 })

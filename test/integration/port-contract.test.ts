@@ -39,7 +39,7 @@ const portOf = (store: typeof stores[number]["store"], template: Template) =>
   })
 
 describe.each(stores)("the NamasteCore port: $store", ({ store, template: name }) => {
-  it.scopedLive("create, fetch, named read, update with locking, delete: the same answers on every store", () =>
+  it.scopedLive("create, fetch, named read, update with locking, delete, each write once per scope: the same answers on every store", () =>
     Effect.gen(function*() {
       const template = (yield* fixtureTemplates).find((t) => t.name === name)!
       const port = yield* portOf(store, template)
@@ -53,20 +53,38 @@ describe.each(stores)("the NamasteCore port: $store", ({ store, template: name }
       const id = `p${randomBytes(8).toString("hex")}`
       const title = `port ${id}`
       const stored = { id, title, count: 3, score: 1.5, flag: true, version: 1 }
+      let scopes = 0
+      /** A write under a scope of its own (or the given one), as the factory makes it. */
+      const write = (kind: "create" | "update" | "delete", values: Record<string, unknown>, scope = `${name}/${id}.${++scopes}`, fingerprint: string = kind) =>
+        port.write(call(kind, values), kind, { scope, fingerprint, retentionS: 3600 }, { before: undefined })
 
-      expect(yield* port.createRecord(call("create", { id, title, count: 3, score: 1.5, flag: true }))).toStrictEqual(stored)
-      expect(yield* code(port.createRecord(call("create", { id, title: "twin" })))).toBe("Conflict")
+      const created = yield* write("create", { id, title, count: 3, score: 1.5, flag: true }, `${name}/${id}.create`)
+      expect(created).toStrictEqual({ recorded: { ok: true, data: stored }, replayed: false, before: null })
+      // A repeat of the scope: the same outcome, not run again (a second create would be a conflict).
+      expect(yield* write("create", { id, title, count: 3, score: 1.5, flag: true }, `${name}/${id}.create`)).toStrictEqual({
+        recorded: { ok: true, data: stored },
+        replayed: true,
+        before: null
+      })
+      // The same scope for another request: refused, nothing runs.
+      expect(yield* code(write("create", { id, title: "other" }, `${name}/${id}.create`, "something else"))).toBe("KeyReused")
+      // Another scope: a second create of the key is a recorded conflict.
+      expect((yield* write("create", { id, title: "twin" })).recorded).toMatchObject({ ok: false, code: "conflict" })
       expect(yield* port.fetchRecords(call("fetch", { id }))).toStrictEqual([stored])
       expect(yield* port.fetchRecords(call("fetch", { id: `${id}x` }))).toStrictEqual([])
-      expect(yield* port.callOperation({ ...call("by_title", { title }), kind: "read" })).toStrictEqual([stored])
+      expect(yield* port.readNamed(call("by_title", { title }))).toStrictEqual([stored])
 
-      expect(yield* port.updateRecord(call("update", { id, title: "updated", version: 1 }))).toMatchObject({ id, title: "updated", count: 3, version: 2 })
-      expect(yield* code(port.updateRecord(call("update", { id, title: "stale", version: 1 })))).toBe("Conflict")
-      expect(yield* code(port.updateRecord(call("update", { id: `${id}x`, title: "none", version: 1 })))).toBe("NotFound")
+      expect((yield* write("update", { id, title: "updated", version: 1 })).recorded).toMatchObject({
+        ok: true,
+        data: { id, title: "updated", count: 3, version: 2 }
+      })
+      expect((yield* write("update", { id, title: "stale", version: 1 })).recorded).toMatchObject({ ok: false, code: "conflict" })
+      expect((yield* write("update", { id: `${id}x`, title: "none", version: 1 })).recorded).toMatchObject({ ok: false, code: "not_found" })
 
-      expect(yield* code(port.deleteRecord(call("delete", { id, version: 1 })))).toBe("Conflict")
-      expect(yield* port.deleteRecord(call("delete", { id, version: 2 }))).toStrictEqual({ id })
-      expect(yield* code(port.deleteRecord(call("delete", { id })))).toBe("NotFound")
+      expect((yield* write("delete", { id, version: 1 })).recorded).toMatchObject({ ok: false, code: "conflict" })
+      expect(yield* write("delete", { id, version: 2 }, `${name}/${id}.delete`)).toStrictEqual({ recorded: { ok: true, data: { id } }, replayed: false, before: null })
+      expect((yield* write("delete", { id, version: 2 }, `${name}/${id}.delete`)).replayed).toBe(true)
+      expect((yield* write("delete", { id })).recorded).toMatchObject({ ok: false, code: "not_found" })
       expect(yield* port.fetchRecords(call("fetch", { id }))).toStrictEqual([])
 
       for (const { object, kind } of namedObjects(template)) expect(yield* port.objectExists(template, object, kind)).toBe(true)

@@ -46,6 +46,7 @@ export const TestDispatchLive = Layer.effect(
             }
           }))
         )
-      }
+      },
+      mutates: (request) => request.op !== "fetch"
     }))
 ).pipe(Layer.provideMerge(Layer.effect(DispatchCalls, Ref.make<Record<string, number>>({}))))

@@ -29,10 +29,12 @@ export const fixtureNodeConfig = (vhost: string, nodeId: string, adapter: Templa
         "env_dev.toml": { ...overrides, rabbitmq: { ...overrides.rabbitmq, vhost }, templates: { schema_directory: path.join(fixtures, "schema") } }
       }))
     const config = yield* loadConfig({ directory, env: "dev", variables: {} })
-    if (adapter === "mariadb") yield* applyMariaDbSchema(config.mariadb.master, path.join(fixtures, "schema", "mariadb"))
-    if (adapter === "dynamodb") yield* applyDynamoDbSchema(config.dynamodb, path.join(fixtures, "schema", "dynamodb"))
+    // BEDS's own objects (the idempotency store), then the fixture domain's.
+    const directories = (store: string) => [path.join(repoRoot, "schema", "beds", store), path.join(fixtures, "schema", store)]
+    if (adapter === "mariadb") yield* applyMariaDbSchema(config.mariadb.master, directories("mariadb"))
+    if (adapter === "dynamodb") yield* applyDynamoDbSchema(config.dynamodb, directories("dynamodb"))
     if (adapter === "mongodb") {
-      const [applied] = yield* applyMongoDbSchema(config.mongodb, path.join(fixtures, "schema", "mongodb"))
+      const [, applied] = yield* applyMongoDbSchema(config.mongodb, directories("mongodb"))
       // jongodb has no collMod: the $jsonSchema validator is applied on real MongoDB only. Say so.
       if (applied?.validatorNotApplied !== undefined) yield* Effect.logWarning(`mongodb validator not exercised here: ${applied.validatorNotApplied}`)
     }

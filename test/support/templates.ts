@@ -24,11 +24,13 @@ export const shippedTemplates = Effect.gen(function*() {
 }).pipe(Effect.provide(NodeContext.layer))
 
 export const applyShippedMariaDbSchema = (services: TestServices) =>
-  applyMariaDbSchema(mariaDbEndpoint(services), path.join(repoRoot, "schema", "mariadb")).pipe(Effect.provide(NodeContext.layer))
+  applyMariaDbSchema(mariaDbEndpoint(services), [path.join(repoRoot, "schema", "beds", "mariadb"), path.join(repoRoot, "schema", "mariadb")]).pipe(
+    Effect.provide(NodeContext.layer)
+  )
 
 /** The node's real dispatch (factory) over the shipped templates and this run's MariaDB. */
 export const factoryLayer = (services: TestServices) =>
-  FactoryLive({ node: "testnode", env: "dev" }).pipe(
+  FactoryLive({ node: "testnode", env: "dev" }, { idempotencyRetentionS: 3600 }).pipe(
     Layer.provide(Layer.merge(LogPublisher.Default, ReadCache.Default)),
     Layer.provide(Layer.unwrapEffect(Effect.map(shippedTemplates, TemplateRegistryLive))),
     Layer.provide(Layer.scoped(Adapters, Effect.map(

@@ -64,7 +64,42 @@ describe("the factory, without a database (in-memory NamasteCore)", () => {
       expect(yield* run(request("fetch", { query: { id: "zzzzzzzz" } }), "read")).toStrictEqual({ NotFound: "no contract_rel with id \"zzzzzzzz\"" })
       const admin = { id: "u1", roles: ["admin"] }
       expect(yield* run(request("delete", { query: { id: "abcdefgh" }, caller: admin }), "write")).toStrictEqual({ ok: { id: "abcdefgh" } })
-      expect(calls.calls.map((c) => c.method)).toStrictEqual(["createRecord", "fetchRecords", "callOperation", "fetchRecords", "deleteRecord"])
+      expect(calls.calls.map((c) => c.method)).toStrictEqual(["write", "mutate", "fetchRecords", "readNamed", "fetchRecords", "write", "mutate"])
+    }))
+
+  it.effect("a mutation runs once per idempotency scope: the key, or without one the eventId; another request under a used key is refused", () =>
+    Effect.gen(function*() {
+      const rel = (yield* fixtureTemplates).find((t) => t.name === "contract_rel")!
+      const calls: MemoryCalls = { calls: [] }
+      const run = yield* dispatch([rel], calls)
+      const mutations = () => calls.calls.filter((c) => c.method === "mutate").length
+
+      const keyed = request("create", { data: { id: "keyed001", title: "once" }, idempotencyKey: "order-1" })
+      const first = yield* run(keyed, "write")
+      expect(first).toMatchObject({ ok: { id: "keyed001", title: "once", version: 1 } })
+      // A resend (a new eventId, the same key) and a redelivery (the same envelope): the first outcome, not run again.
+      expect(yield* run({ ...keyed, lineage: { ...keyed.lineage, eventId: `unit.dev.${randomUUID()}` } }, "write")).toStrictEqual(first)
+      expect(yield* run(keyed, "write")).toStrictEqual(first)
+      expect(mutations()).toBe(1)
+      // The key again for another record: refused, nothing runs.
+      expect(yield* run(request("create", { data: { id: "keyed002", title: "other" }, idempotencyKey: "order-1" }), "write")).toStrictEqual({
+        KeyReused: "idempotencyKey order-1 was first used for a different request (another operation, values or caller); nothing ran"
+      })
+      expect(mutations()).toBe(1)
+
+      // No key: the eventId is the scope, so a redelivery runs once; another request is another scope.
+      const unkeyed = request("create", { data: { id: "unkeyed01", title: "x" } })
+      expect(yield* run(unkeyed, "write")).toMatchObject({ ok: { id: "unkeyed01" } })
+      expect(yield* run(unkeyed, "write")).toMatchObject({ ok: { id: "unkeyed01" } })
+      expect(mutations()).toBe(2)
+      expect(yield* run(request("create", { data: { id: "unkeyed01", title: "x" } }), "write")).toMatchObject({ Conflict: expect.stringMatching(/^duplicate/) })
+      expect(mutations()).toBe(3)
+
+      // A caller error is an outcome too: its repeat gets the same error, without running.
+      const stale = request("update", { data: { id: "keyed001", title: "late", version: 7 }, idempotencyKey: "update-1" })
+      expect(yield* run(stale, "write")).toStrictEqual({ Conflict: "stale version" })
+      expect(yield* run(stale, "write")).toStrictEqual({ Conflict: "stale version" })
+      expect(mutations()).toBe(4)
     }))
 
   it.effect("a template whose adapter is not on this node answers unavailable, and nothing is called", () =>

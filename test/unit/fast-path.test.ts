@@ -102,7 +102,7 @@ describe("the fast path", () => {
   it.effect("a passed deadline is answered at the entry without asking the dispatch", () =>
     Effect.gen(function*() {
       let asked = 0
-      const entry = makeEntry({ run: () => (asked++, Effect.succeed("never")) }, options)
+      const entry = makeEntry({ run: () => (asked++, Effect.succeed("never")), mutates: () => false }, options)
       expect(entry(delivery(fetchRequest("abcdefgh", { deadline: Date.now() - 1 })))).toMatchObject({
         _tag: "Now",
         outcome: { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
@@ -112,7 +112,7 @@ describe("the fast path", () => {
 
   it.effect("a dispatch that throws is a defect outcome at the entry, settled as one: dead letter, internal reply, ack", () =>
     Effect.gen(function*() {
-      const entry = makeEntry({ run: () => { throw new Error("boom") } }, options)
+      const entry = makeEntry({ run: () => { throw new Error("boom") }, mutates: () => false }, options)
       const request = fetchRequest("abcdefgh")
       expect(entry(delivery(request))).toMatchObject({ _tag: "Now", outcome: { _tag: "Defect", reference: request.lineage.eventId } })
 

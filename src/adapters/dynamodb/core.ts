@@ -1,46 +1,20 @@
 import {
   DeleteItemCommand,
   DescribeTableCommand,
+  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
-  UpdateItemCommand,
-  type DynamoDBClient
+  UpdateItemCommand
 } from "@aws-sdk/client-dynamodb"
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb"
 import { Effect } from "effect"
-import { completeRow, type CoreCall, type NamasteCoreService, type Row, type StoreObjectKinds } from "../port.js"
-import { Conflict, NotFound, Unavailable, type OperationError } from "../../protocol/errors.js"
+import { Conflict, NotFound, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
-import { driverCall } from "../driver-call.js"
+import { completeRow, type CoreCall, type NamasteCoreService, type Row, type StoreObjectKinds, type WriteKind } from "../port.js"
 import { makeDynamoClient, type DynamoDbConfig } from "./client.js"
-
-const TRANSIENT = new Set([
-  "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError",
-  "ServiceUnavailable", "TimeoutError", "RequestTimeout", "TransactionConflictException"
-])
-const NETWORK = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"])
-
-class ConditionFailed {
-  readonly _tag = "ConditionFailed"
-}
-
-/**
- * DynamoDB errors by class: throttling, server errors, network -> transient (retried by the
- * broker; the SDK's own retries are off so there is one retry policy). A failed condition is the
- * caller's (reported by each operation). A missing table or a rejected request shape is a
- * deployment defect: made a defect on purpose, so the message is dead-lettered and logged.
- */
-const send = <A>(operation: (signal: AbortSignal) => Promise<A>) =>
-  driverCall(operation).pipe(
-    Effect.catchAll(({ cause: error }): Effect.Effect<never, OperationError | ConditionFailed> => {
-      const name = (error as { name?: string }).name ?? ""
-      const code = (error as { code?: string }).code ?? ""
-      if (name === "ConditionalCheckFailedException") return Effect.fail(new ConditionFailed())
-      if (TRANSIENT.has(name) || NETWORK.has(code)) return Effect.fail(new Unavailable({ message: `dynamodb: ${(error as Error).message}` }))
-      return Effect.die(error)
-    })
-  )
+import { makeDynamoOnce } from "./once.js"
+import { ConditionFailed, type ItemWrite, send, unconditional } from "./send.js"
 
 const names = (fields: ReadonlyArray<string>) => Object.fromEntries(fields.map((f, i) => [`#f${i}`, f]))
 const toRow = (template: Template, item: Record<string, unknown> | undefined): Row | undefined =>
@@ -49,97 +23,125 @@ const toRow = (template: Template, item: Record<string, unknown> | undefined): R
 /** The standard operations use a table; named reads query one of its indexes. */
 export const dynamoDbObjectKinds: StoreObjectKinds = { fetch: "table", write: "table", named: "index" }
 
-/** The DynamoDB NamasteCore: a declared table keyed by the template's key; named reads query an index. */
+/**
+ * The DynamoDB NamasteCore: a declared table keyed by the template's key; named reads query an
+ * index. Writes are exactly once through dynamodb/once.ts: a TransactWriteItems of the write and
+ * its record where the endpoint has transactions (DynamoDB), conditional writes and a leased claim
+ * where it has not (dynalite); that file says what holds where.
+ */
 export const makeDynamoDbCore = (config: DynamoDbConfig, options: { readonly timeoutMs: number }) =>
   Effect.gen(function*() {
     const client: DynamoDBClient = yield* makeDynamoClient(config, { timeoutMs: options.timeoutMs, maxAttempts: 1 })
-    const keyOf = (call: CoreCall) => marshall({ [call.template.key]: call.values[call.template.key] })
     const locking = (template: Template) => template.capabilities.optimistic_locking
-    // For calls that carry no condition, a ConditionFailed cannot happen.
-    const unconditional = <A>(effect: Effect.Effect<A, OperationError | ConditionFailed>): Effect.Effect<A, OperationError> =>
-      Effect.catchAll(effect, (error) => error instanceof ConditionFailed ? Effect.dieMessage("condition failure without a condition") : Effect.fail(error))
-    const getItem = (call: CoreCall) =>
-      unconditional(send((signal) =>
-        client.send(new GetItemCommand({ TableName: call.object, Key: keyOf(call), ConsistentRead: true }), { abortSignal: signal })))
+    const keyOf = (call: CoreCall) => ({ [call.template.key]: call.values[call.template.key] })
+    const getItem = (table: string, key: Record<string, unknown>) =>
+      unconditional(send((signal) => client.send(new GetItemCommand({ TableName: table, Key: marshall(key), ConsistentRead: true }), { abortSignal: signal })))
+    const current = (call: CoreCall) => Effect.map(getItem(call.object, keyOf(call)), (out) => toRow(call.template, out.Item))
     // A failed condition means the record is missing or its version is stale; which one decides the code.
     const staleOrMissing = (call: CoreCall): Effect.Effect<never, OperationError> =>
-      Effect.flatMap(getItem(call), (out): Effect.Effect<never, OperationError> =>
-        out.Item !== undefined
+      Effect.flatMap(current(call), (row): Effect.Effect<never, OperationError> =>
+        row !== undefined
           ? Effect.fail(new Conflict({ message: "stale version" }))
           : Effect.fail(new NotFound({ message: `no ${call.template.name} with that ${call.template.key}` })))
-    const orConflict = <A>(
-      effect: Effect.Effect<A, OperationError | ConditionFailed>,
-      onCondition: () => Effect.Effect<A, OperationError>
-    ): Effect.Effect<A, OperationError> =>
-      Effect.catchAll(effect, (error) => error instanceof ConditionFailed ? onCondition() : Effect.fail(error))
+
+    /** The write a call asks for, as data. */
+    const itemWrite = (call: CoreCall, kind: WriteKind): ItemWrite => {
+      const k = call.template.key
+      switch (kind) {
+        case "create":
+          return {
+            kind,
+            table: call.object,
+            key: keyOf(call),
+            item: { ...call.values, ...(locking(call.template) ? { version: 1 } : {}) },
+            condition: "attribute_not_exists(#k)",
+            names: { "#k": k },
+            values: undefined
+          }
+        case "update": {
+          const fields = Object.keys(call.values).filter((f) => f !== k && f !== "version")
+          const set = fields.map((_, i) => `#f${i} = :v${i}`)
+          const values: Record<string, unknown> = Object.fromEntries(fields.map((f, i) => [`:v${i}`, call.values[f]]))
+          let condition = "attribute_exists(#k)"
+          if (locking(call.template)) {
+            set.push("#version = #version + :one")
+            values[":one"] = 1
+            values[":expected"] = call.values["version"]
+            condition += " AND #version = :expected"
+          }
+          return {
+            kind,
+            table: call.object,
+            key: keyOf(call),
+            update: `SET ${set.join(", ")}`,
+            condition,
+            names: { ...names(fields), "#k": k, ...(locking(call.template) ? { "#version": "version" } : {}) },
+            values: Object.keys(values).length > 0 ? values : undefined
+          }
+        }
+        case "delete": {
+          const checkVersion = locking(call.template) && call.values["version"] !== undefined
+          return {
+            kind,
+            table: call.object,
+            key: keyOf(call),
+            condition: checkVersion ? "attribute_exists(#k) AND #version = :expected" : "attribute_exists(#k)",
+            names: { "#k": k, ...(checkVersion ? { "#version": "version" } : {}) },
+            values: checkVersion ? { ":expected": call.values["version"] } : undefined
+          }
+        }
+        case "named":
+          // Refused when the template loads (named writes are served on mariadb only).
+          throw new Error(`named writes are not supported on dynamodb (${call.template.name})`)
+      }
+    }
+    const expression = (write: ItemWrite) => ({
+      ConditionExpression: write.condition,
+      ExpressionAttributeNames: write.names,
+      ...(write.values === undefined ? {} : { ExpressionAttributeValues: marshall(write.values, { removeUndefinedValues: true }) })
+    })
+
+    /** Runs a write on its own; answers the record after it (delete: the key). */
+    const runWrite = (call: CoreCall, write: ItemWrite): Effect.Effect<Row, OperationError> => {
+      const conditioned = <A>(effect: Effect.Effect<A, OperationError | ConditionFailed>) =>
+        Effect.catchAll(effect, (error): Effect.Effect<never, OperationError> =>
+          !(error instanceof ConditionFailed)
+            ? Effect.fail(error)
+            : write.kind === "create"
+            ? Effect.fail(new Conflict({ message: `duplicate: a ${call.template.name} with that ${call.template.key} exists` }))
+            : staleOrMissing(call))
+      switch (write.kind) {
+        case "create":
+          return conditioned(send((signal) =>
+            client.send(new PutItemCommand({ TableName: write.table, Item: marshall(write.item!, { removeUndefinedValues: true }), ...expression(write) }), {
+              abortSignal: signal
+            }))).pipe(Effect.as(completeRow(call.template, write.item!)))
+        case "update":
+          return conditioned(send((signal) =>
+            client.send(new UpdateItemCommand({ TableName: write.table, Key: marshall(write.key), UpdateExpression: write.update!, ...expression(write), ReturnValues: "ALL_NEW" }), {
+              abortSignal: signal
+            }))).pipe(Effect.map((out) => toRow(call.template, out.Attributes) ?? {}))
+        case "delete":
+          return conditioned(send((signal) =>
+            client.send(new DeleteItemCommand({ TableName: write.table, Key: marshall(write.key), ...expression(write) }), { abortSignal: signal })))
+            .pipe(Effect.as(write.key))
+      }
+    }
+
+    // DynamoDB itself has transactions; another endpoint is asked (dynalite has none).
+    const once = yield* makeDynamoOnce(client, { transactional: config.endpoint === undefined ? true : undefined })
+    yield* Effect.logInfo(`dynamodb: exactly-once writes by ${once.mode} writes`)
 
     const service: NamasteCoreService = {
-      createRecord: (call) => {
-        const item = { ...call.values, ...(locking(call.template) ? { version: 1 } : {}) }
-        return orConflict(
-          send((signal) =>
-            client.send(new PutItemCommand({
-              TableName: call.object,
-              Item: marshall(item, { removeUndefinedValues: true }),
-              ConditionExpression: "attribute_not_exists(#k)",
-              ExpressionAttributeNames: { "#k": call.template.key }
-            }), { abortSignal: signal })
-          ).pipe(Effect.as(completeRow(call.template, item))),
-          () => Effect.fail(new Conflict({ message: `duplicate: a ${call.template.name} with that ${call.template.key} exists` }))
-        )
-      },
-      fetchRecords: (call) => getItem(call).pipe(Effect.map((out) => (out.Item === undefined ? [] : [toRow(call.template, out.Item)!]))),
-      updateRecord: (call) => {
-        const fields = Object.keys(call.values).filter((f) => f !== call.template.key && f !== "version")
-        const set = fields.map((_, i) => `#f${i} = :v${i}`)
-        const values: Record<string, unknown> = Object.fromEntries(fields.map((f, i) => [`:v${i}`, call.values[f]]))
-        let condition = "attribute_exists(#k)"
-        if (locking(call.template)) {
-          set.push("#version = #version + :one")
-          values[":one"] = 1
-          values[":expected"] = call.values["version"]
-          condition += " AND #version = :expected"
-        }
-        return orConflict(
-          send((signal) =>
-            client.send(new UpdateItemCommand({
-              TableName: call.object,
-              Key: keyOf(call),
-              UpdateExpression: `SET ${set.join(", ")}`,
-              ConditionExpression: condition,
-              ExpressionAttributeNames: { ...names(fields), "#k": call.template.key, ...(locking(call.template) ? { "#version": "version" } : {}) },
-              ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: marshall(values, { removeUndefinedValues: true }) } : {}),
-              ReturnValues: "ALL_NEW"
-            }), { abortSignal: signal })
-          ).pipe(Effect.map((out) => toRow(call.template, out.Attributes) ?? {})),
-          () => staleOrMissing(call)
-        )
-      },
-      deleteRecord: (call) => {
-        const checkVersion = locking(call.template) && call.values["version"] !== undefined
-        return orConflict(
-          send((signal) =>
-            client.send(new DeleteItemCommand({
-              TableName: call.object,
-              Key: keyOf(call),
-              ConditionExpression: checkVersion ? "attribute_exists(#k) AND #version = :expected" : "attribute_exists(#k)",
-              ExpressionAttributeNames: { "#k": call.template.key, ...(checkVersion ? { "#version": "version" } : {}) },
-              ...(checkVersion ? { ExpressionAttributeValues: marshall({ ":expected": call.values["version"] }) } : {})
-            }), { abortSignal: signal })
-          ).pipe(Effect.as({ [call.template.key]: call.values[call.template.key] })),
-          () => staleOrMissing(call)
-        )
-      },
+      fetchRecords: (call) => Effect.map(current(call), (row) => (row === undefined ? [] : [row])),
       // A named read queries the index the template names: the first param is its partition key,
       // a second (if any) its sort key, both compared for equality with bound values.
-      callOperation: (call) => {
-        const table = tableOf(call.template)
-        if (call.kind === "write") return Effect.die(`named writes are not supported on dynamodb (${call.template.name})`)
+      readNamed: (call) => {
         const condition = call.params.map((_, i) => `#f${i} = :v${i}`).join(" AND ")
         return unconditional(
           send((signal) =>
             client.send(new QueryCommand({
-              TableName: table,
+              TableName: tableOf(call.template),
               IndexName: call.object,
               KeyConditionExpression: condition,
               ExpressionAttributeNames: names(call.params),
@@ -148,6 +150,17 @@ export const makeDynamoDbCore = (config: DynamoDbConfig, options: { readonly tim
           )
         ).pipe(Effect.map((out) => (out.Items ?? []).map((item) => toRow(call.template, item)!)))
       },
+      write: (call, kind, scope, options) =>
+        Effect.suspend(() =>
+          once.write(scope, {
+            call,
+            write: itemWrite(call, kind),
+            before: options.before === undefined ? Effect.succeed(null) : Effect.map(current(call), (row) => row ?? null),
+            run: (write) => runWrite(call, write),
+            current: () => current(call)
+          })
+        ),
+      sweepExpired: once.sweepExpired,
       objectExists: (template, object, kind) =>
         unconditional(
           send((signal) => client.send(new DescribeTableCommand({ TableName: kind === "index" ? tableOf(template) : object }), { abortSignal: signal }))

@@ -1,4 +1,8 @@
-import { Data, Effect, Redacted } from "effect"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import { Data, Duration, Effect } from "effect"
 import mysql from "mysql2"
 import type { MariaDbEndpoint } from "../../config/schema.js"
 import { reasonOf } from "../../kernel/errors.js"
@@ -7,7 +11,7 @@ import { reasonOf } from "../../kernel/errors.js"
 export const mariaDbTarget = (endpoint: MariaDbEndpoint): string =>
   `${endpoint.host}:${endpoint.port}/${endpoint.database}`
 
-/** mysql2 reported an error; the adapter classifies `cause` (errno, code, sqlState) into the catalog. */
+/** mysql2 reported an error on the read path; the adapter classifies `cause` (errno, code, sqlState). */
 export class MysqlFailed extends Data.TaggedError("MysqlFailed")<{ readonly cause: unknown }> {
   override get message() {
     return `mariadb: ${reasonOf(this.cause)}`
@@ -15,25 +19,21 @@ export class MysqlFailed extends Data.TaggedError("MysqlFailed")<{ readonly caus
 }
 
 /**
- * A MariaDB connection pool: mysql2's own pool, driven through its callback API. This replaced
- * `@effect/sql-mysql2` on the data path: its per-statement span, scope and connection lookup
- * doubled the node's CPU per query (measured: 65-75 µs per `CALL` for mysql2 alone, 134-151 µs
- * through `@effect/sql`; see BENCHMARKS.md). Statement text is always built by the adapter from
- * template identifiers; request values travel only as `?` parameters.
+ * One MariaDB endpoint: the design card's `@effect/sql-mysql2` client, which owns the pool. Every
+ * path but the per-message reads uses it as a SqlClient (transactions, the idempotency store,
+ * writes, schema apply). Reads run on the driver pool of that same client (`read`), one prepared
+ * statement per connection and one Execute per call: through SqlClient a statement costs a span,
+ * a compile and a scope more, measured at about twice the node's CPU per read (BENCHMARKS.md).
+ * Statement text is always built by the adapter from template identifiers; request values travel
+ * only as `?` parameters.
  */
-export interface MariaDbPool {
-  /** A prepared statement: prepared once per connection, values sent in binary. */
-  readonly execute: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>
-  /** A plain text statement, for multi-statement scripts (the DBA's schema files). */
-  readonly script: (text: string) => Effect.Effect<unknown, MysqlFailed>
+export interface MariaDb {
+  readonly sql: SqlClient
+  /** A prepared read on the client's own pool, without a span: the hot path's escape hatch. */
+  readonly read: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>
 }
 
-const endPool = (pool: mysql.Pool) => Effect.async<void>((resume) => void pool.end(() => resume(Effect.void)))
-
 type Done = (error: unknown, result?: unknown) => void
-
-const resumeWith = (resume: (effect: Effect.Effect<unknown, MysqlFailed>) => void): Done => (error, result) =>
-  resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed(result))
 
 /**
  * Each pooled connection's prepared statements, by text. A connection the pool drops takes its
@@ -72,42 +72,59 @@ const executePrepared = (pool: mysql.Pool, text: string, values: Array<unknown>,
     })
   })
 
+// mysql2's typings declare Pool as an interface; the module exports the class at run time.
+const PoolClass = (mysql as unknown as { readonly Pool: abstract new(...args: ReadonlyArray<never>) => mysql.Pool }).Pool
+
 /**
- * Opens a pool and checks it with `SELECT 1` (so a wrong host, user or database fails here, not on
- * the first request); ended when the scope closes. Idle connections are kept (`maxIdle` =
- * `maxConnections`) so a busy node never pays for reconnecting and re-preparing.
+ * The mysql2 pool a MysqlClient owns. @effect/sql-mysql2 keeps it private; a reserved connection
+ * is a `PoolConnection` that knows its pool. This reaches into both libraries (@effect/sql-mysql2
+ * 0.53's connection wrapper `conn`, mysql2's `_pool`), so it is checked: if either changes, the
+ * node fails at boot with this message rather than opening a second pool (test/integration/
+ * mariadb.test.ts checks that reads and writes share the pool's connections).
  */
-export const openMariaDbPool = (
-  endpoint: MariaDbEndpoint,
-  options: { readonly maxConnections: number; readonly connectTimeoutMs: number; readonly multipleStatements?: boolean }
-) =>
-  Effect.acquireRelease(
-    Effect.suspend(() => {
-      const pool = mysql.createPool({
-        host: endpoint.host,
-        port: endpoint.port,
-        database: endpoint.database,
-        user: endpoint.username,
-        password: Redacted.value(endpoint.password),
-        connectionLimit: options.maxConnections,
-        maxIdle: options.maxConnections,
-        connectTimeout: options.connectTimeoutMs,
-        multipleStatements: options.multipleStatements ?? false,
-        supportBigNumbers: true
+export const driverPoolOf = (sql: SqlClient) =>
+  Effect.scoped(sql.reserve).pipe(
+    Effect.flatMap((reserved) => {
+      const pool = (reserved as unknown as { readonly conn?: { readonly _pool?: unknown } }).conn?._pool
+      return pool instanceof PoolClass
+        ? Effect.succeed(pool)
+        : Effect.dieMessage("mariadb: cannot reach the mysql2 pool of @effect/sql-mysql2's client (a library changed its internals)")
+    })
+  )
+
+/**
+ * Opens an endpoint's client (its pool checked with `SELECT 1`, so a wrong host, user or database
+ * fails here, not on the first request); the pool ends when the scope closes. Idle connections are
+ * kept (`maxIdle` = `maxConnections`) so a busy node never pays for reconnecting and re-preparing.
+ */
+export const openMariaDb = (endpoint: MariaDbEndpoint, options: { readonly maxConnections: number; readonly connectTimeoutMs: number }) =>
+  Effect.gen(function*() {
+    const sql = yield* MysqlClient.make({
+      host: endpoint.host,
+      port: endpoint.port,
+      database: endpoint.database,
+      username: endpoint.username,
+      password: endpoint.password,
+      maxConnections: options.maxConnections,
+      poolConfig: { maxIdle: options.maxConnections, connectTimeout: options.connectTimeoutMs }
+    }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.timeoutFail({
+        duration: Duration.millis(options.connectTimeoutMs),
+        onTimeout: () => new SqlError({ cause: new Error(`no connection within ${options.connectTimeoutMs} ms`), message: "timeout" })
       })
-      const service: MariaDbPool = {
-        execute: (text, values) =>
-          Effect.async((resume) => void executePrepared(pool, text, values as Array<unknown>, resumeWith(resume))),
-        script: (text) => Effect.async((resume) => void pool.query(text, resumeWith(resume)))
-      }
-      return service.script("SELECT 1").pipe(
-        Effect.timeoutFail({
-          duration: options.connectTimeoutMs,
-          onTimeout: () => new MysqlFailed({ cause: new Error(`no connection within ${options.connectTimeoutMs} ms`) })
-        }),
-        Effect.as({ pool, service }),
-        Effect.tapError(() => endPool(pool))
-      )
-    }),
-    ({ pool }) => endPool(pool)
-  ).pipe(Effect.map(({ service }) => service))
+    )
+    const pool = yield* driverPoolOf(sql)
+    const service: MariaDb = {
+      sql,
+      read: (text, values) =>
+        Effect.async((resume) =>
+          void executePrepared(pool, text, values as Array<unknown>, (error, result) =>
+            resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed(result))))
+    }
+    return service
+  })
+
+/** The mysql2 error inside a SqlError (or a read's failure), for classifying. */
+export const causeOf = (error: SqlError | MysqlFailed): unknown => error.cause
+

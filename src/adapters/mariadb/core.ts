@@ -1,9 +1,11 @@
-import { Effect } from "effect"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import { Data, Effect } from "effect"
 import type { MariaDbEndpoint } from "../../config/schema.js"
-import type { CoreCall, NamasteCoreService, Row, StoreObjectKinds } from "../port.js"
-import { Conflict, NotFound, Unavailable, ValidationFailed, type OperationError } from "../../protocol/errors.js"
+import { Conflict, type InProgress, type KeyReused, NotFound, Unavailable, ValidationFailed, type OperationError } from "../../protocol/errors.js"
 import type { Template } from "../../templates/schema.js"
-import { type MariaDbPool, type MysqlFailed, openMariaDbPool } from "./client.js"
+import { encodeRecorded, firstRun, recordedOf, replayOf } from "../once.js"
+import type { CoreCall, NamasteCoreService, Once, Recorded, Row, StoreObjectKinds, WriteKind, Written } from "../port.js"
+import { openMariaDb, type MariaDb } from "./client.js"
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
@@ -22,22 +24,32 @@ interface MysqlError {
   readonly sqlState?: string
   readonly sqlMessage?: string
   readonly message?: string
+  readonly fatal?: boolean
 }
 
-const TRANSIENT_ERRNOS = new Set([1205, 1213, 1040, 1053, 2002, 2003, 2006, 2013])
-const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "PROTOCOL_CONNECTION_LOST", "EPIPE"])
+// Lock wait, deadlock, too many connections, shutdown in progress, connection refused or lost,
+// network read/write errors, a killed or idle-closed connection.
+const TRANSIENT_ERRNOS = new Set([1205, 1213, 1040, 1053, 1158, 1159, 1160, 1161, 1927, 2002, 2003, 2006, 2013, 4031])
+const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT"])
+// mysql2's own errors about a connection or pool that is gone carry no errno (e.g. "Can't add new
+// command when connection is in closed state" after the server died).
+const CLOSED_CONNECTION = /closed state|pool is closed|connection lost|connection is closed|no connection within/i
 
 /**
- * MySQL errors by class: deadlock, lock wait, lost or refused connection -> transient (retried);
- * duplicate key -> conflict; a DBA's `SIGNAL SQLSTATE '45000'` with a message starting
- * `conflict:`, `not_found:` or anything else -> conflict, not_found or validation. Any other error
- * (a missing object, a syntax error in a procedure) is a deployment defect, not the caller's: it
- * becomes a defect on purpose, so the message is dead-lettered and the cause logged.
+ * MySQL errors by class: deadlock, lock wait, a lost, closed or refused connection -> transient
+ * (retried; the idempotency record makes a retried write safe); duplicate key -> conflict; a DBA's
+ * `SIGNAL SQLSTATE '45000'` with a message starting `conflict:`, `not_found:` or anything else ->
+ * conflict, not_found or validation. Any other error (a missing object, a syntax error in a
+ * procedure) is a deployment defect, not the caller's: it becomes a defect on purpose, so the
+ * message is dead-lettered and the cause logged.
  */
-export const classifyMysqlError = (error: MysqlFailed): Effect.Effect<never, OperationError> => {
+export const classifyMysqlError = (error: { readonly cause?: unknown }): Effect.Effect<never, OperationError> => {
   const cause = (typeof error.cause === "object" && error.cause !== null ? error.cause : {}) as MysqlError
   const message = cause.sqlMessage ?? cause.message ?? String(error.cause)
-  if ((cause.errno !== undefined && TRANSIENT_ERRNOS.has(cause.errno)) || (cause.code !== undefined && TRANSIENT_CODES.has(cause.code))) {
+  if (
+    (cause.errno !== undefined && TRANSIENT_ERRNOS.has(cause.errno)) || (cause.code !== undefined && TRANSIENT_CODES.has(cause.code)) ||
+    cause.fatal === true || (cause.sqlState === undefined && CLOSED_CONNECTION.test(message))
+  ) {
     return Effect.fail(new Unavailable({ message: `mariadb: ${message}` }))
   }
   if (cause.errno === 1062) return Effect.fail(new Conflict({ message: `duplicate: ${message}` }))
@@ -78,6 +90,13 @@ const firstResultSet = (result: ReadonlyArray<unknown>): ReadonlyArray<Record<st
 /** Fetches read a view; writes and named operations call procedures. */
 export const mariaDbObjectKinds: StoreObjectKinds = { fetch: "view", write: "procedure", named: "procedure" }
 
+/** BEDS's own objects on a MariaDB store (schema/beds/mariadb). */
+export const mariaDbOwnObjects = [
+  { object: "beds_idem_begin", kind: "procedure" },
+  { object: "beds_idem_finish", kind: "procedure" },
+  { object: "beds_idem_sweep", kind: "procedure" }
+] as const
+
 export interface MariaDbCoreOptions {
   readonly master: MariaDbEndpoint
   readonly secondary: MariaDbEndpoint | undefined
@@ -85,20 +104,35 @@ export interface MariaDbCoreOptions {
   readonly connectTimeoutMs: number
 }
 
-/** The MariaDB NamasteCore: procedures for writes and named operations, views for fetches. */
+/** A statement runner: the read path's driver pool, or the SqlClient (in a write's transaction). */
+type Run = (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, { readonly cause?: unknown }>
+
+/** The existing record a claim found (beds_idem_begin answers nothing when the claim is ours). */
+class Claimed extends Data.TaggedClass("Claimed")<{ readonly found: { readonly fingerprint: string; readonly outcome: string | null } }> {}
+
+/**
+ * The MariaDB NamasteCore: procedures for writes and named operations, views for fetches. Writes
+ * are exactly once: in one transaction on the master, `beds_idem_begin` claims the scope (a claim
+ * another open transaction holds makes this one wait for its commit, and then see its record), the
+ * procedure runs, and `beds_idem_finish` records the outcome; they commit together. A caller error
+ * (conflict, not_found, validation) rolls the procedure's work back and is recorded on its own.
+ */
 export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
   Effect.gen(function*() {
-    const pool = (endpoint: MariaDbEndpoint) =>
-      openMariaDbPool(endpoint, { maxConnections: options.maxConnections, connectTimeoutMs: options.connectTimeoutMs })
-    const writer = yield* pool(options.master)
+    const open = (endpoint: MariaDbEndpoint) =>
+      openMariaDb(endpoint, { maxConnections: options.maxConnections, connectTimeoutMs: options.connectTimeoutMs })
+    const writer: MariaDb = yield* open(options.master)
     // Reads go to the secondary when there is one.
-    const reader = options.secondary === undefined ? writer : yield* pool(options.secondary)
+    const reader: MariaDb = options.secondary === undefined ? writer : yield* open(options.secondary)
+    const sql: SqlClient = writer.sql
+    const inTransaction: Run = (text, values) => sql.unsafe(text, values)
 
     /** Runs one statement; its first result set, each row in the template's types. */
-    const rows = (client: MariaDbPool, template: Template, text: string, values: ReadonlyArray<unknown>) =>
-      client.execute(text, values).pipe(
+    const rows = (run: Run, template: Template | undefined, text: string, values: ReadonlyArray<unknown>) =>
+      run(text, values).pipe(
         Effect.catchAll(classifyMysqlError),
-        Effect.map((result) => firstResultSet(Array.isArray(result) ? result : []).map((row) => normalizeRow(template, row)))
+        Effect.map((result) =>
+          firstResultSet(Array.isArray(result) ? result : []).map((row) => template === undefined ? row : normalizeRow(template, row)))
       )
     // Statement text depends only on the object and the number of values: built once, not per call.
     const callTexts = new Map<string, string>()
@@ -108,26 +142,82 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
       if (text === undefined) callTexts.set(key, text = `CALL ${quoted(object)}(${Array.from({ length: arity }, () => "?").join(", ")})`)
       return text
     }
-    const callProcedure = (client: MariaDbPool, call: CoreCall, names: ReadonlyArray<string>) =>
-      rows(client, call.template, callText(call.object, names.length), names.map((name) => call.values[name] ?? null))
+    const callProcedure = (run: Run, call: CoreCall, names: ReadonlyArray<string>) =>
+      rows(run, call.template, callText(call.object, names.length), names.map((name) => call.values[name] ?? null))
+    const selectByKey = (run: Run, template: Template, view: string, key: unknown) =>
+      rows(run, template, `SELECT * FROM ${quoted(view)} WHERE ${quoted(template.key)} = ?`, [key])
     const withVersion = (call: CoreCall) =>
       call.template.capabilities.optimistic_locking ? [...call.params, "version"] : call.params
     const single = (call: CoreCall) => (written: ReadonlyArray<Row>): Row =>
       written[0] ?? { [call.template.key]: call.values[call.template.key] ?? null }
 
+    /** The write itself, in the transaction. */
+    const mutate = (call: CoreCall, kind: WriteKind): Effect.Effect<unknown, OperationError> => {
+      switch (kind) {
+        case "create":
+          return Effect.map(callProcedure(inTransaction, call, call.params), single(call))
+        case "update":
+          return Effect.map(callProcedure(inTransaction, call, withVersion(call)), single(call))
+        case "delete":
+          return Effect.map(
+            callProcedure(inTransaction, call, call.template.capabilities.optimistic_locking ? [call.template.key, "version"] : [call.template.key]),
+            single(call)
+          )
+        case "named":
+          return callProcedure(inTransaction, call, call.params)
+      }
+    }
+    const claim = (once: Once) =>
+      Effect.flatMap(rows(inTransaction, undefined, "CALL beds_idem_begin(?, ?, ?)", [once.scope, once.fingerprint, once.retentionS]), (found) =>
+        found[0] === undefined
+          ? Effect.void
+          : Effect.fail(new Claimed({ found: { fingerprint: String(found[0]["fingerprint"]), outcome: (found[0]["outcome"] ?? null) as string | null } })))
+    const finish = (once: Once, recorded: Recorded) => rows(inTransaction, undefined, "CALL beds_idem_finish(?, ?)", [once.scope, encodeRecorded(recorded)])
+    /** Claims the scope and records an outcome in one transaction (a caller error's, after its rollback). */
+    const record = (once: Once, recorded: Recorded) =>
+      sql.withTransaction(Effect.zipRight(claim(once), finish(once, recorded))).pipe(
+        Effect.as(firstRun(recorded, null)),
+        Effect.catchTag("SqlError", classifyMysqlError)
+      )
+
+    const write = (
+      call: CoreCall,
+      kind: WriteKind,
+      once: Once,
+      options: { readonly before: string | undefined }
+    ): Effect.Effect<Written, Unavailable | KeyReused | InProgress> =>
+      sql.withTransaction(Effect.gen(function*() {
+        yield* claim(once)
+        const key = call.values[call.template.key]
+        const before = options.before === undefined || key === undefined
+          ? null
+          : (yield* selectByKey(inTransaction, call.template, options.before, key))[0] ?? null
+        const recorded = yield* Effect.exit(mutate(call, kind)).pipe(Effect.flatMap(recordedOf))
+        // A caller error: the procedure's work is rolled back with the transaction, then recorded alone.
+        if (!recorded.ok) return yield* Effect.fail(new RolledBack({ recorded }))
+        yield* finish(once, recorded)
+        return firstRun(recorded, before)
+      })).pipe(
+        Effect.catchTag("SqlError", classifyMysqlError),
+        Effect.catchTags({
+          Claimed: ({ found }) => replayOf(once, found),
+          RolledBack: ({ recorded }) => Effect.catchTag(record(once, recorded), "Claimed", ({ found }) => replayOf(once, found))
+        }),
+        Effect.catchAll(onlyTransient)
+      )
+
     const service: NamasteCoreService = {
-      createRecord: (call) => callProcedure(writer, call, call.params).pipe(Effect.map(single(call))),
-      fetchRecords: (call) =>
-        rows(reader, call.template, `SELECT * FROM ${quoted(call.object)} WHERE ${quoted(call.template.key)} = ?`, [call.values[call.template.key]]),
-      updateRecord: (call) => callProcedure(writer, call, withVersion(call)).pipe(Effect.map(single(call))),
-      deleteRecord: (call) =>
-        callProcedure(writer, call, call.template.capabilities.optimistic_locking ? [call.template.key, "version"] : [call.template.key]).pipe(
-          Effect.map(single(call))
+      fetchRecords: (call) => selectByKey(reader.read, call.template, call.object, call.values[call.template.key]),
+      readNamed: (call) => callProcedure(reader.read, call, call.params),
+      write,
+      sweepExpired: (limit) =>
+        rows(writer.read, undefined, "CALL beds_idem_sweep(?)", [limit]).pipe(
+          Effect.map((removed) => Number(removed[0]?.["removed"] ?? 0)),
+          Effect.catchAll((error) => error._tag === "Unavailable" ? Effect.fail(error) : Effect.die(error))
         ),
-      callOperation: (call) => callProcedure(call.kind === "read" ? reader : writer, call, call.params),
       objectExists: (template, object, kind) =>
         rows(
-          writer,
+          writer.read,
           template,
           kind === "view"
             ? "SELECT 1 AS found FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
@@ -137,3 +227,12 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
     }
     return service
   })
+
+/** What a write may fail with: it may not have run, or must not run; anything else is a defect here. */
+const onlyTransient = (error: OperationError): Effect.Effect<never, Unavailable | KeyReused | InProgress> =>
+  error._tag === "Unavailable" || error._tag === "KeyReused" || error._tag === "InProgress"
+    ? Effect.fail(error)
+    : Effect.die(new Error(`mariadb: a write's bookkeeping failed with ${error._tag}: ${error.message}`))
+
+/** A write whose caller error rolled its transaction back; the error is then recorded alone. */
+class RolledBack extends Data.TaggedError("RolledBack")<{ readonly recorded: Recorded }> {}
