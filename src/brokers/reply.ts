@@ -137,7 +137,9 @@ export const makeSettler = (options: { readonly brokerType: string; readonly dea
           ...message.properties.headers,
           "x-beds-code": deadLetter.code,
           "x-beds-reason": deadLetter.reason,
-          "x-beds-broker": options.brokerType
+          "x-beds-broker": options.brokerType,
+          // When it was dead-lettered (ms since the epoch): `beds dlq list` shows each one's age.
+          "x-beds-time": Date.now()
         }
       }, confirmed(replyThenAck))
     } catch (thrown) {
