@@ -88,7 +88,7 @@ export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "proper
   // A reply without a correlationId could not be matched by any client: such a request is only dead-lettered.
   const answerTo = correlationId === undefined ? undefined : replyTo
   const refuse = (reason: string, lineage?: Lineage): Refused =>
-    ({ _tag: "Refused", reason, replyTo: answerTo, correlationId, traceparent, lineage })
+    ({ _tag: "Refused", reason: wellFormed(reason), replyTo: answerTo, correlationId, traceparent, lineage })
 
   if (replyTo === undefined) return refuse("no replyTo property: a request needs somewhere to send its reply")
   if (correlationId === undefined) return refuse("no correlationId property: a reply could not be matched to its request")
@@ -119,6 +119,11 @@ export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "proper
   }
   return { _tag: "Accepted", request, replyTo, correlationId, traceparent, persistent: properties.deliveryMode === 2 }
 }
+
+// A reason travels in the reply (JSON, which keeps a lone surrogate) and in the dead letter's
+// x-beds-reason header (UTF-8, which cannot): JSON.parse names a bad token by one UTF-16 unit, half
+// of an astral character. Lone surrogates become U+FFFD, so both say the same.
+const wellFormed = (text: string) => text.replace(/\p{Cs}/gu, "\uFFFD")
 
 const nonEmptyString = (value: unknown): string | undefined =>
   typeof value === "string" && value.length > 0 ? value : undefined

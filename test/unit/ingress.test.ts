@@ -38,6 +38,14 @@ describe("decodeDelivery", () => {
     expect(decodeDelivery(delivery(json(value)))).toStrictEqual(first)
   })
 
+  it("a reason is well-formed Unicode: the reply and the dead letter's UTF-8 header say the same", () => {
+    // JSON.parse names the bad token by one UTF-16 unit: here half of the astral character U+7A0F1
+    const result = decodeDelivery(delivery(Buffer.from([0xf1, 0xba, 0x83, 0xb1, 0x37])))
+    const reason = result._tag === "Refused" ? result.reason : ""
+    expect(reason).toMatch(/^body is not UTF-8 JSON: /)
+    expect(Buffer.from(reason, "utf8").toString("utf8")).toBe(reason)
+  })
+
   it("names what is wrong", () => {
     const reason = (content: Buffer, properties = {}, key?: string) => {
       const result = decodeDelivery(delivery(content, properties, key))
