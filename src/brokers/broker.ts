@@ -4,6 +4,7 @@ import { Dispatch } from "../core/dispatch.js"
 import { AmqpConnection } from "../transport/connection.js"
 import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
 import { brokerQueues, declareBrokerTopology } from "../transport/topology.js"
+import { deadLetterLog } from "./dead-letter-log.js"
 import { makeDeliveryHandler } from "./delivery.js"
 import { makeEntry } from "./entry.js"
 import { makeInFlight } from "./in-flight.js"
@@ -88,7 +89,7 @@ const consume = (spec: BrokerSpec, hooks: BrokerHooks, connection: ChannelModel,
       switch (settled._tag) {
         case "Acked": {
           const deadLetter = settled.settlement.deadLetter
-          if (deadLetter !== undefined) log(Effect.logWarning(`dead-lettered: ${deadLetter.code}: ${deadLetter.reason}`), message, outcome)
+          if (deadLetter !== undefined) log(deadLetterLog.record(spec.type, deadLetter), message, outcome)
           if (settled.settlement.replaceBroker) Deferred.unsafeDone(stop, Exit.fail(stopped("a message hit a defect")))
           return
         }

@@ -176,6 +176,13 @@ const IdempotencySection = Schema.Struct({
   sweep_interval_s: intBetween(0, 86_400)
 })
 
+const DeadLettersSection = Schema.Struct({
+  /** A dead-letter queue holding more than this many messages is logged as a warning; nothing is ever dropped. */
+  warn_length: Schema.optionalWith(intBetween(1, 1_000_000_000), { default: () => 1_000 }),
+  /** Every this many seconds each node checks the lengths of its pools' dead-letter queues (0 = never). */
+  check_interval_s: Schema.optionalWith(intBetween(0, 86_400), { default: () => 60 })
+})
+
 const ShutdownSection = Schema.Struct({
   /** On SIGTERM, how long in-flight messages may take to finish before the channels close. */
   drain_timeout_ms: intBetween(0, 600_000)
@@ -200,7 +207,8 @@ export const BedsConfigSchema = Schema.Struct({
   templates: Schema.optionalWith(TemplatesSection, {
     default: () => ({ directory: defaultTemplatesDirectory, schema_directory: defaultSchemaDirectory })
   }),
-  metrics: Schema.optionalWith(MetricsSection, { default: () => ({ interval_s: 0 }) })
+  metrics: Schema.optionalWith(MetricsSection, { default: () => ({ interval_s: 0 }) }),
+  dead_letters: Schema.optionalWith(DeadLettersSection, { default: () => ({ warn_length: 1_000, check_interval_s: 60 }) })
 })
 
 /** What the rest of the node reads: the decoded file tree plus the environment it was loaded for. */

@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import { Adapters } from "../adapters/adapters.js"
 import type { BrokerSpec } from "../brokers/broker.js"
 import { CacheInvalidation } from "../brokers/cache-invalidation.js"
+import { DeadLetterWatchLive } from "../brokers/dead-letter-watch.js"
 import { MetricsLogLive } from "../brokers/metrics.js"
 import { BrokerPools, BrokerPoolsLive } from "../brokers/pool.js"
 import { roleBrokers } from "../config/roles.js"
@@ -38,7 +39,14 @@ export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
  * step) of the templates it serves, and the cache invalidation listener beside them.
  */
 export const NodeLive = (config: BedsConfig, found: Found) =>
-  Layer.merge(MetricsLogLive(config.metrics.interval_s), IdempotencySweepLive(config.idempotency.sweep_interval_s)).pipe(
+  Layer.mergeAll(
+    MetricsLogLive(config.metrics.interval_s),
+    IdempotencySweepLive(config.idempotency.sweep_interval_s),
+    DeadLetterWatchLive(brokerSpecs(config).map((spec) => spec.type), {
+      warnLength: config.dead_letters.warn_length,
+      intervalS: config.dead_letters.check_interval_s
+    })
+  ).pipe(
     Layer.provideMerge(BrokerPoolsLive(brokerSpecs(config), {
       restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
       restartMaxDelayMs: config.supervisor.restart_max_delay_ms
