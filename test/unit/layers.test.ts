@@ -8,7 +8,7 @@ import { repoRoot } from "../support/node-process.js"
  * from a sibling on its floor or from above. Floors, top to bottom; the entry files sit on top.
  */
 const floors: ReadonlyArray<ReadonlyArray<string>> = [
-  ["(entry)"],
+  ["(entry)", "cli"],
   ["roles"],
   ["ipl"],
   ["brokers", "client", "schema"],
