@@ -1,16 +1,16 @@
 // Local stand-ins for the services this machine does not run: jongodb (a MongoDB-wire in-memory
-// server) and dynalite (a DynamoDB implementation). Used by `npm run up` and the test global setup.
-// Plain JavaScript so it runs before anything is built.
-import { execFile, spawn } from "node:child_process"
+// server) and dynalite (a DynamoDB implementation); and one run's own vhost and database on the
+// machine's RabbitMQ and MariaDB. Used by `npm run up`, `npm run stand-ins`, the test global setup
+// and the bench. Plain JavaScript so it runs before anything is built.
+import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { createRequire } from "node:module"
 import net from "node:net"
 import path from "node:path"
-
-import { promisify } from "node:util"
+import { adminAccount, createDatabase, dropDatabase } from "./mariadb-admin.mjs"
+import { addVhost } from "./rabbit-admin.mjs"
 
 const require = createRequire(import.meta.url)
-const run = promisify(execFile)
 
 /** A port nothing listens on right now (the OS picks it). */
 export const freePort = () =>
@@ -37,11 +37,14 @@ export const isListening = (port, host = "127.0.0.1", timeoutMs = 1000) =>
     socket.once("error", () => done(false))
   })
 
-/** Starts jongodb on `port` (a free one if not given); resolves when it prints its URI. */
-export const startJongodb = async ({ port } = {}) => {
+/**
+ * Starts jongodb on `port` (a free one if not given); resolves when it prints its URI. `ownGroup`:
+ * in a process group of its own, so that Ctrl-C on a terminal leaves it to the caller's `stop`.
+ */
+export const startJongodb = async ({ port, ownGroup = false } = {}) => {
   const chosen = port ?? (await freePort())
   const binary = path.join(path.dirname(require.resolve("@jongodb/memory-server-bin-linux-x64-gnu/package.json")), "bin", "jongodb")
-  const child = spawn(binary, ["--host=127.0.0.1", `--port=${chosen}`], { stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(binary, ["--host=127.0.0.1", `--port=${chosen}`], { stdio: ["ignore", "pipe", "pipe"], detached: ownGroup })
   const uri = await new Promise((resolve, reject) => {
     let output = ""
     const timer = setTimeout(() => reject(new Error(`jongodb did not start within 30 s: ${output}`)), 30_000)
@@ -98,27 +101,12 @@ const stopChild = (child, graceMs) =>
     child.kill("SIGTERM")
   })
 
-/** Creates a RabbitMQ vhost that guest may use; resolves with the function that deletes it. */
-export const addVhost = async (name) => {
-  await run("rabbitmqctl", ["add_vhost", name])
-  await run("rabbitmqctl", ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"])
-  return () => run("rabbitmqctl", ["delete_vhost", name]).then(() => undefined)
-}
+export { addVhost }
 
-/** Creates a MariaDB database (as root, over TCP); resolves with the function that drops it. */
+/** Creates a MariaDB database (as the administrative account); resolves with the function that drops it. */
 export const addDatabase = async (name) => {
-  const mysql = (await import("mysql2/promise")).default
-  const query = async (sql) => {
-    const connection = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "" })
-    try {
-      await connection.query(sql)
-    } finally {
-      await connection.end()
-    }
-  }
-  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`not a database name: ${name}`)
-  await query(`CREATE DATABASE \`${name}\``)
-  return () => query(`DROP DATABASE IF EXISTS \`${name}\``)
+  await createDatabase(name)
+  return () => dropDatabase(name)
 }
 
 /** A name no other run uses: prefix, time, randomness. */
@@ -126,7 +114,8 @@ export const uniqueName = (prefix) => `${prefix}_${Date.now().toString(36)}_${ra
 
 /**
  * Everything one run (a test run, a benchmark) uses of its own: a vhost and a database named
- * `{prefix}_…`, a jongodb and a dynalite on free ports. `stop` removes all of it, in reverse.
+ * `{prefix}_…`, a jongodb and a dynalite on free ports; `mariadbAdmin` is the account that made the
+ * database (scripts/mariadb-admin.mjs). `stop` removes all of it, in reverse.
  */
 export const startIsolatedServices = async (prefix) => {
   const runId = uniqueName(prefix)
@@ -141,7 +130,8 @@ export const startIsolatedServices = async (prefix) => {
     cleanups.push(mongo.stop)
     const dynamo = await startDynalite()
     cleanups.push(dynamo.stop)
-    return { runId, mongoUri: mongo.uri, dynamoEndpoint: dynamo.endpoint, stop }
+    const { user, password } = await adminAccount()
+    return { runId, mariadbAdmin: { username: user, password }, mongoUri: mongo.uri, dynamoEndpoint: dynamo.endpoint, stop }
   } catch (error) {
     await stop()
     throw error

@@ -90,7 +90,7 @@ describe("template capabilities", () => {
 
       // Behind BEDS's back: the cached answers do not change.
       yield* Effect.acquireUseRelease(
-        Effect.promise(() => mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "", database: services.mariadb.database })),
+        Effect.promise(() => mysql.createConnection({ host: "127.0.0.1", port: 3306, user: services.mariadb.username, password: services.mariadb.password, database: services.mariadb.database })),
         (db) => Effect.promise(() => db.query("UPDATE crl_items SET title = 'changed underneath' WHERE id = ?", [x])),
         (db) => Effect.promise(() => db.end())
       )

@@ -12,7 +12,7 @@ import { EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
 import { AmqpConnectionLive } from "../../src/transport/connection.js"
 import { brokerQueues } from "../../src/transport/topology.js"
 import { DispatchCalls, TestDispatchLive } from "../support/dispatch.js"
-import { closeConnectionsNamed, drainQueue, rabbitConfig, rawConnection, scopedVhost } from "../support/rabbit.js"
+import { closeConnectionsNamed, drainQueue, queueTypesOf, rabbitConfig, rawConnection, scopedVhost } from "../support/rabbit.js"
 
 const TRANSIENT_RETRIES = 3
 const spec = (type: string, routes: ReadonlyArray<string>, sizing: { instances: number; prefetch: number }): BrokerSpec => ({
@@ -389,8 +389,7 @@ describe("the AMQP data path", () => {
       const { client, vhost } = yield* startNodeAndClient([{ ...spec("rBroker", ["read"], { instances: 1, prefetch: 8 }), queueType: "quorum" }])
       const reply = yield* client.request({ template: "echo", op: "fetch", query: { q: 1 } })
       expect(reply.status).toBe("ok")
-      const { stdout } = yield* Effect.promise(() => promisify(execFile)("rabbitmqctl", ["list_queues", "-q", "--no-table-headers", "-p", vhost, "name", "type"]))
-      const types = Object.fromEntries(stdout.trim().split("\n").map((line) => line.split("\t")))
+      const types = yield* queueTypesOf(vhost)
       expect(types).toMatchObject({ "beds.rBroker": "quorum", "beds.rBroker.dlq": "quorum" })
     }), { timeout: 30_000 })
 

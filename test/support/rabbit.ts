@@ -1,11 +1,8 @@
-import { execFile } from "node:child_process"
-import { promisify } from "node:util"
 import amqp from "amqplib"
 import { Effect, Redacted } from "effect"
 import type { RabbitMqConfig } from "../../src/transport/connect.js"
 import { addVhost, uniqueName } from "../../scripts/local-services.mjs"
-
-const run = promisify(execFile)
+import { closeConnectionsNamed as closeNamed, queueTypes } from "../../scripts/rabbit-admin.mjs"
 
 /** A vhost of this test's own (queues and bindings cannot leak between tests), deleted at scope end. */
 export const scopedVhost = Effect.acquireRelease(
@@ -28,17 +25,11 @@ export const rabbitConfig = (vhost: string): RabbitMqConfig => ({
   reconnect_max_delay_ms: 1_000
 })
 
-/** Closes, from the server side, every connection in `vhost` whose connection_name is `name`. */
-export const closeConnectionsNamed = (vhost: string, name: string) =>
-  Effect.promise(async () => {
-    // The table output gives pids in the form close_connection accepts (<rabbit@host.N.N.N>).
-    const { stdout } = await run("rabbitmqctl", ["list_connections", "-q", "--no-table-headers", "pid", "vhost", "client_properties"])
-    const matching = stdout.split("\n")
-      .map((line) => line.split("\t"))
-      .filter(([, lineVhost, properties]) => lineVhost === vhost && properties?.includes(`{"connection_name","${name}"}`))
-    for (const [pid] of matching) await run("rabbitmqctl", ["close_connection", pid!, "test: closed on purpose"])
-    return matching.length
-  })
+/** Closes, from the server side, every connection in `vhost` whose connection_name is `name` (rabbitmqctl or the management API). */
+export const closeConnectionsNamed = (vhost: string, name: string) => Effect.promise(() => closeNamed(vhost, name))
+
+/** The queues of `vhost`, name -> type. */
+export const queueTypesOf = (vhost: string) => Effect.promise(() => queueTypes(vhost))
 
 /** A plain amqplib connection for a test to publish raw messages and read queues. */
 export const rawConnection = (vhost: string) =>
