@@ -11,15 +11,13 @@ import { startLab, type Lab } from "../../bench/src/chaos/lab.js"
 import { SHORT } from "../../bench/src/chaos/profiles.js"
 import { tableRows } from "../../bench/src/chaos/report.js"
 import { runFault } from "../../bench/src/chaos/run-fault.js"
-import { testServices } from "../support/services.js"
 
 let lab: Lab | undefined
 const results: Array<FaultResult> = []
 
 beforeAll(async () => {
-  // The run's jongodb and dynalite serve the nodes' boot checks; the chaos template is on MariaDB.
-  const services = testServices()
-  lab = await startLab({ mongodbUri: services.mongodb.uri, dynamodbEndpoint: services.dynamodb.endpoint })
+  // Its own jongodb and dynalite too (for the nodes' boot checks): nothing shared with other tests.
+  lab = await startLab()
 }, 120_000)
 
 afterAll(async () => {

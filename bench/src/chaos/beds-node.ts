@@ -18,6 +18,15 @@ export const writeConfigDir = async (directory: string, overrides: Record<string
   await writeFile(path.join(directory, "env_dev.toml"), stringify(overrides))
 }
 
+/** The whole environment of a `node dist/...` process of the lab: nothing of this process's leaks in. */
+export const nodeEnvironment = (configDir: string, markerEnv: Record<string, string>): NodeJS.ProcessEnv => ({
+  PATH: process.env["PATH"] ?? "",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  BEDS_ENV: "dev",
+  BEDS_CONFIG_DIR: configDir,
+  ...markerEnv
+})
+
 export interface BedsNode {
   readonly id: string
   readonly child: ChildProcess
@@ -28,7 +37,7 @@ export interface BedsNode {
   readonly stop: (timeoutMs: number) => Promise<number | string>
 }
 
-/** Runs `node dist/main.js` with only the given variables (plus PATH and the lab marker). */
+/** Runs `node dist/main.js` on `configDir`. */
 export const startBedsNode = (options: {
   readonly id: string
   readonly configDir: string
@@ -38,13 +47,7 @@ export const startBedsNode = (options: {
   const log = createWriteStream(options.logFile, { flags: "a" })
   const child = spawn(process.execPath, [mainScript], {
     cwd: repoRoot,
-    env: {
-      PATH: process.env["PATH"] ?? "",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      BEDS_ENV: "dev",
-      BEDS_CONFIG_DIR: options.configDir,
-      ...options.markerEnv
-    },
+    env: nodeEnvironment(options.configDir, options.markerEnv),
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""

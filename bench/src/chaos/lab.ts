@@ -1,16 +1,16 @@
 // The chaos lab: everything the fault runs share, all of it private and on 127.0.0.1: a RabbitMQ
-// node and a MariaDB instance of its own (faults stop, kill and restart them), a jongodb and a
-// dynalite (only for the appServer's boot checks; the chaos template lives on MariaDB), a shared
-// directory, and a temp directory holding all their data. `stop` removes every bit of it; a
-// detached reaper does the same if this process dies first.
+// node and a MariaDB instance of its own (faults stop, kill and restart them), the chaos database
+// with its schema applied, a jongodb and a dynalite (only for the appServer's boot checks; the
+// chaos template lives on MariaDB), a shared directory, and a temp directory holding all their
+// data. `stop` removes every bit of it; a detached reaper does the same if this process dies first.
 import { cp, mkdir, mkdtemp, rm } from "node:fs/promises"
 import os from "node:os"
 import path from "node:path"
 import { startDynalite, startJongodb } from "../../../scripts/local-services.mjs"
-import { repoRoot } from "./beds-node.js"
+import { nodeEnvironment, repoRoot, writeConfigDir } from "./beds-node.js"
 import { startPrivateMariaDb, type PrivateMariaDb } from "./private-mariadb.js"
 import { startPrivateRabbitMq, type PrivateRabbitMq } from "./private-rabbitmq.js"
-import { Cleanups, killLabProcesses, LAB_MARKER, startReaper } from "./processes.js"
+import { Cleanups, command, killLabProcesses, LAB_MARKER, startReaper } from "./processes.js"
 
 export const chaosDomain = path.join(repoRoot, "bench", "chaos")
 
@@ -24,6 +24,10 @@ export interface LabOptions {
 
 export interface Lab {
   readonly directory: string
+  /** The chaos domain's database on the private MariaDB; each run's rows carry the run's key prefix. */
+  readonly database: string
+  /** What the lab's BEDS nodes are pointed at (nodeOverrides). */
+  readonly nodeServices: NodeServices
   readonly markerEnv: Record<string, string>
   readonly rabbit: PrivateRabbitMq
   readonly mariadb: PrivateMariaDb
@@ -38,6 +42,31 @@ export interface Lab {
   readonly log: (line: string) => void
   readonly stop: () => Promise<void>
 }
+
+/** What a node of the lab is pointed at. */
+export interface NodeServices {
+  readonly rabbitPort: number
+  readonly mariadbPort: number
+  readonly database: string
+  readonly mongodbUri: string
+  readonly dynamodbEndpoint: string
+  readonly sharedDirectory: string
+  readonly templatesDirectory: string
+  readonly schemaDirectory: string
+}
+
+/** The env_dev.toml of an appServer node on the lab's services, in `vhost`. */
+export const nodeOverrides = (services: NodeServices, nodeId: string, vhost: string) => ({
+  config_version: 1,
+  node: { id: nodeId, role: "appServer" },
+  logging: { level: "info" },
+  rabbitmq: { host: "127.0.0.1", port: services.rabbitPort, vhost, username: "guest", password: "guest" },
+  mariadb: { master: { host: "127.0.0.1", port: services.mariadbPort, database: services.database, username: "root", password: "" } },
+  mongodb: { uri: services.mongodbUri, database: "beds_chaos" },
+  dynamodb: { endpoint: services.dynamodbEndpoint, region: "us-east-1", access_key_id: "local", secret_access_key: "local" },
+  shared_fs: { path: services.sharedDirectory },
+  templates: { directory: services.templatesDirectory, schema_directory: services.schemaDirectory }
+})
 
 export const startLab = async (options: LabOptions = {}): Promise<Lab> => {
   const log = options.log ?? ((line: string) => console.log(line))
@@ -88,10 +117,24 @@ export const startLab = async (options: LabOptions = {}): Promise<Lab> => {
       rabbit.ctl(["version"]).then((out) => out.trim()),
       mariadb.query<Array<{ v: string }>>("SELECT VERSION() AS v").then((rows) => rows[0]?.v ?? "?")
     ])
+    // The domain's objects, applied once by the product's own entry point (`npm run schema:apply`,
+    // with whatever BEDS applies besides them), from a config like the nodes'.
+    const database = "chaos"
+    await mariadb.query(`CREATE DATABASE \`${database}\``)
+    const services: NodeServices = {
+      rabbitPort: rabbit.port, mariadbPort: mariadb.port, database, mongodbUri, dynamodbEndpoint,
+      sharedDirectory, templatesDirectory: path.join(chaosDomain, "templates"), schemaDirectory
+    }
+    const configDir = path.join(directory, "config-schema")
+    await writeConfigDir(configDir, nodeOverrides(services, "chaos-schema", "/"))
+    await command(process.execPath, [path.join(repoRoot, "dist", "schema-apply.js")], nodeEnvironment(configDir, markerEnv), 60_000)
+
     log(`chaos: lab up in ${((Date.now() - started) / 1000).toFixed(1)} s under ${directory}: RabbitMQ ${rabbitVersion} node ${rabbit.nodeName} ` +
       `on 127.0.0.1:${rabbit.port} (dist ${rabbit.distPort}, epmd ${rabbit.epmdPort}); MariaDB ${mariadbVersion} on 127.0.0.1:${mariadb.port}`)
     return {
       directory,
+      database,
+      nodeServices: services,
       markerEnv,
       rabbit,
       mariadb,

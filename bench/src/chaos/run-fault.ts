@@ -1,18 +1,18 @@
-// One fault run: a fresh vhost on the private RabbitMQ node and a fresh database on the private
-// MariaDB, the chaos domain's schema applied as `npm run schema:apply` applies it, two appServer
-// nodes serving, the load with the fault under it, then the queues drained and the ledger compared
-// with the rows. Everything the run made is removed before it returns.
+// One fault run: a fresh vhost on the private RabbitMQ node, two appServer nodes serving the chaos
+// template (its database is the lab's; the run's keys carry a prefix of its own), the load with the
+// fault under it, then the queues drained and the ledger compared with the run's rows. The nodes,
+// the vhost and the run's directory are removed before it returns.
 import { randomBytes } from "node:crypto"
 import { cp, mkdir, rm } from "node:fs/promises"
 import path from "node:path"
 import { performance } from "node:perf_hooks"
 import { connectBedsClient } from "../../../dist/client/promise.js"
 import { analyse, type FaultResult } from "./analyse.js"
-import { repoRoot, startBedsNode, writeConfigDir, type BedsNode } from "./beds-node.js"
+import { startBedsNode, writeConfigDir, type BedsNode } from "./beds-node.js"
 import type { Fault, FaultContext, FaultWindow } from "./faults.js"
-import type { Lab } from "./lab.js"
+import { nodeOverrides, type Lab } from "./lab.js"
 import { driveLoad, type LoadProgress } from "./load.js"
-import { Cleanups, command, sleep, tail, waitUntil } from "./processes.js"
+import { Cleanups, sleep, tail, waitUntil } from "./processes.js"
 import type { Profile } from "./profiles.js"
 import { startQueueMonitor } from "./queue-monitor.js"
 
@@ -22,9 +22,9 @@ const NODE_BOOT_MS = 60_000
 
 /** `keepLogsIn`: a directory to copy the run's node logs into before the run is removed. */
 export const runFault = async (lab: Lab, fault: Fault, profile: Profile, options: { readonly keepLogsIn?: string } = {}): Promise<FaultResult> => {
-  const runId = `${fault.name.replaceAll("-", "_")}_${randomBytes(3).toString("hex")}`
-  const vhost = `chaos_${runId}`
-  const database = `chaos_${runId}`
+  const runId = `${fault.name}-${randomBytes(3).toString("hex")}`
+  const vhost = `chaos-${runId}`
+  const keyPrefix = `chx-${runId}`
   const runDirectory = path.join(lab.directory, "runs", runId)
   const cleanups = new Cleanups()
   const nodes: Array<BedsNode> = []
@@ -38,34 +38,10 @@ export const runFault = async (lab: Lab, fault: Fault, profile: Profile, options
     }
     const configDirs = ["a", "b"].map((suffix) => path.join(runDirectory, `config-${suffix}`))
     for (const [i, configDir] of configDirs.entries()) {
-      await writeConfigDir(configDir, {
-        config_version: 1,
-        node: { id: `chaos-${i === 0 ? "a" : "b"}`, role: "appServer" },
-        logging: { level: "info" },
-        rabbitmq: { host: "127.0.0.1", port: lab.rabbit.port, vhost, username: "guest", password: "guest" },
-        mariadb: { master: { host: "127.0.0.1", port: lab.mariadb.port, database, username: "root", password: "" } },
-        mongodb: { uri: lab.mongodbUri, database: "beds_chaos" },
-        dynamodb: { endpoint: lab.dynamodbEndpoint, region: "us-east-1", access_key_id: "local", secret_access_key: "local" },
-        shared_fs: { path: lab.sharedDirectory },
-        templates: { directory: lab.templatesDirectory, schema_directory: lab.schemaDirectory }
-      })
+      await writeConfigDir(configDir, nodeOverrides(lab.nodeServices, `chaos-${i === 0 ? "a" : "b"}`, vhost))
     }
-    // The vhost, and the database with the domain's objects (applied by the product's own entry
-    // point, with whatever it applies besides them), made side by side; each removed at the end.
-    const made = await Promise.allSettled([
-      lab.rabbit.addVhost(vhost).then(() => cleanups.add(`delete vhost ${vhost}`, () => lab.rabbit.deleteVhost(vhost))),
-      lab.mariadb.query(`CREATE DATABASE \`${database}\``).then(() => {
-        cleanups.add(`drop database ${database}`, () => lab.mariadb.query(`DROP DATABASE IF EXISTS \`${database}\``))
-        return command(process.execPath, [path.join(repoRoot, "dist", "schema-apply.js")], {
-          PATH: process.env["PATH"] ?? "",
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-          BEDS_ENV: "dev",
-          BEDS_CONFIG_DIR: configDirs[0]!,
-          ...lab.markerEnv
-        }, 60_000)
-      })
-    ])
-    for (const step of made) if (step.status === "rejected") throw step.reason
+    await lab.rabbit.addVhost(vhost)
+    cleanups.add(`delete vhost ${vhost}`, () => lab.rabbit.deleteVhost(vhost))
 
     const launch = (index: number) => {
       const node = startBedsNode({
@@ -110,7 +86,7 @@ export const runFault = async (lab: Lab, fault: Fault, profile: Profile, options
     const progress: LoadProgress = { sent: 0 }
     const load = driveLoad(client, {
       template: CHAOS_TEMPLATE,
-      keyPrefix: `chx-${runId}`,
+      keyPrefix,
       requests: profile.requests,
       maxRequests: profile.maxRequests,
       inFlight: profile.inFlight,
@@ -158,8 +134,9 @@ export const runFault = async (lab: Lab, fault: Fault, profile: Profile, options
       describe: () => `queues of ${vhost} not drained within ${profile.drainLimitMs} ms: ${JSON.stringify(depths)}`
     })
     await sleep(500) // one more sample of the monitor after the drain
+    // This run's rows only: its keys, and only they, start with its prefix (no LIKE wildcards in it).
     const counted = await lab.mariadb.query<Array<{ ledger: string; n: number }>>(
-      "SELECT ledger, COUNT(*) AS n FROM chx_entries GROUP BY ledger", [], database)
+      "SELECT ledger, COUNT(*) AS n FROM chx_entries WHERE ledger LIKE ? GROUP BY ledger", [`${keyPrefix}-%`], lab.database)
     const deadLetters = Object.entries(depths).filter(([queue]) => queue.endsWith(".dlq")).reduce((sum, [, n]) => sum + n, 0)
     return analyse({
       fault: fault.name,
