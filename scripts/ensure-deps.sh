@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=node_modules/.beds-lock-sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "deps: node_modules matches package-lock.json; not reinstalled"
+  exit 0
+fi
 npm install --no-save --no-audit --no-fund
 node scripts/verify-lock.mjs
 echo "$want" > "$stamp"
