@@ -54,21 +54,22 @@ const select = (letters: ReadonlyArray<DeadLetter>, named: ReadonlyArray<LetterR
         message: `name the dead letters to ${verb} by position or id (see \`beds dlq list\`), or pass --all (narrowed by --code, --template, --op)`
       })
     }
-    const chosen = named.length === 0 ? letters : yield* Effect.forEach(named, (ref) => {
-      const found = letters.find((letter) => matchesRef(letter, ref))
-      return found === undefined
+    // An id names every copy of that request in the queue; a position names one.
+    const chosen = named.length === 0 ? letters : (yield* Effect.forEach(named, (ref) => {
+      const found = letters.filter((letter) => matchesRef(letter, ref))
+      return found.length === 0
         ? new DlqError({ message: `no dead letter ${ref._tag === "Position" ? `#${ref.position}` : ref.id} among the ${letters.length} read` })
         : Effect.succeed(found)
-    })
-    return [...new Set(chosen)].filter((letter) => matchesFilter(letter, filter))
+    })).flat()
+    return [...new Set(chosen)].sort((a, b) => a.position - b.position).filter((letter) => matchesFilter(letter, filter))
   })
 
 /** "1 dead letter", "3 dead letters". */
-const letters = (n: number) => `${n} dead letter${n === 1 ? "" : "s"}`
+const deadLetters = (n: number) => `${n} dead letter${n === 1 ? "" : "s"}`
 
 const warnIfLong = (dlq: DeadLetterQueue, config: BedsConfig) =>
   dlq.messageCount > config.dead_letters.warn_length
-    ? Console.error(`warning: ${dlq.queue} holds ${letters(dlq.messageCount)}, more than dead_letters.warn_length ${config.dead_letters.warn_length}`)
+    ? Console.error(`warning: ${dlq.queue} holds ${deadLetters(dlq.messageCount)}, more than dead_letters.warn_length ${config.dead_letters.warn_length}`)
     : Effect.void
 
 const list = (variables: Readonly<Record<string, string | undefined>>) =>
@@ -82,7 +83,7 @@ const list = (variables: Readonly<Record<string, string | undefined>>) =>
         if (args.json) return yield* Effect.forEach(matching, (letter) => Console.log(jsonLine(letter, now)), { discard: true })
         const shown = matching.length === read.length ? "" : `, ${matching.length} of them match`
         const more = read.length < dlq.messageCount ? ` (the first ${read.length} read: --limit)` : ""
-        yield* Console.log(`${dlq.where}: ${letters(dlq.messageCount)}${more}${shown}`)
+        yield* Console.log(`${dlq.where}: ${deadLetters(dlq.messageCount)}${more}${shown}`)
         if (matching.length > 0) yield* Console.log(listLines(matching, now).join("\n"))
       }))).pipe(Command.withDescription("list dead letters (code, reason, template.op, age, id); they stay in the queue"))
 
@@ -177,14 +178,14 @@ const purge = (variables: Readonly<Record<string, string | undefined>>) =>
         if (!args.yes) {
           const terminal = yield* Terminal.Terminal
           if (!(yield* terminal.isTTY)) {
-            return yield* new DlqError({ message: `purge removes ${letters(chosen.length)} for good: pass --yes to confirm (no terminal to ask on)` })
+            return yield* new DlqError({ message: `purge removes ${deadLetters(chosen.length)} for good: pass --yes to confirm (no terminal to ask on)` })
           }
-          const confirmed = yield* Prompt.run(Prompt.confirm({ message: `Remove ${letters(chosen.length)} from ${dlq.queue} for good?`, initial: false }))
+          const confirmed = yield* Prompt.run(Prompt.confirm({ message: `Remove ${deadLetters(chosen.length)} from ${dlq.queue} for good?`, initial: false }))
           if (!confirmed) return yield* Console.log("nothing purged")
         }
         yield* dlq.remove(chosen)
         yield* dlq.settled
-        yield* Console.log(`purged ${letters(chosen.length)} from ${dlq.queue}; ${dlq.messageCount - chosen.length} left`)
+        yield* Console.log(`purged ${deadLetters(chosen.length)} from ${dlq.queue}; ${dlq.messageCount - chosen.length} left`)
       }))).pipe(Command.withDescription("remove dead letters for good (asks first, unless --yes)"))
 
 /** `beds dlq list|show|replay|purge`; `variables` are the process's environment (BEDS_*), read at the entry. */

@@ -147,7 +147,8 @@ describe("dead-letter operations: beds dlq list, show, replay, purge", () => {
       }
       const long = yield* cli("dlq", "list", "--type", "wBroker", "--code", "unavailable")
       expect(long.stderr).toBe("warning: beds.wBroker.dlq holds 2 dead letters, more than dead_letters.warn_length 1\n")
-      const again = yield* cli("dlq", "replay", "--type", "wBroker", "--all", "--code", "unavailable", "--reply-here", "--wait-s", "15")
+      // By id: both copies of the request.
+      const again = yield* cli("dlq", "replay", "--type", "wBroker", eventId, "--reply-here", "--wait-s", "15")
       expect(again).toMatchObject({ code: 0, stderr: "" })
       const firstData = JSON.stringify((second.reply as Extract<Reply, { status: "ok" }>).data)
       expect(again.stdout).toContain(`#1 ${eventId}: ok ${firstData}`)
