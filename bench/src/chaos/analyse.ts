@@ -34,6 +34,8 @@ export interface FaultResult {
   readonly duplicated: number
   readonly extraRows: number
   readonly duplicatedKeys: ReadonlyArray<string>
+  /** Creates not answered ok (by their final outcome) whose row is there all the same: they ran. */
+  readonly ranWithoutOk: Readonly<Record<string, number>>
   /** Rows whose ledger value the client never sent (should be 0: a bug in the suite or BEDS). */
   readonly strangerRows: number
   readonly rows: number
@@ -67,6 +69,7 @@ export const analyse = (input: {
   const { ledger, rows, window } = input
   const errors: Record<string, number> = {}
   const resent: Record<string, number> = {}
+  const ranWithoutOk: Record<string, number> = {}
   let ok = 0
   let unanswered = 0
   let timeouts = 0
@@ -83,6 +86,7 @@ export const analyse = (input: {
     else if (outcome === "ClientTimeout" || outcome === "ClientDisconnected") unanswered++
     else count(errors, outcome)
     if (entry.op === "create" && outcome === "ok" && (rows.get(entry.key) ?? 0) === 0) lostKeys.push(entry.key)
+    if (entry.op === "create" && outcome !== "ok" && (rows.get(entry.key) ?? 0) > 0) count(ranWithoutOk, outcome)
   }
   const sentKeys = new Set(ledger.filter((entry) => entry.op === "create").map((entry) => entry.key))
   const duplicatedKeys = [...rows].filter(([, n]) => n > 1).map(([key]) => key)
@@ -124,6 +128,7 @@ export const analyse = (input: {
     duplicated: duplicatedKeys.length,
     extraRows,
     duplicatedKeys: duplicatedKeys.slice(0, 20),
+    ranWithoutOk,
     strangerRows,
     rows: [...rows.values()].reduce((sum, n) => sum + n, 0),
     deadLetters: input.deadLetters,

@@ -36,6 +36,7 @@ export const runNotes = (results: ReadonlyArray<FaultResult | FailedRun>) =>
     const odd = [
       r.strangerRows > 0 ? `${r.strangerRows} rows with a ledger value never sent` : "",
       r.deadLetters > 0 ? `${r.deadLetters} dead letters` : "",
+      Object.keys(r.ranWithoutOk).length > 0 ? `creates that ran though not answered ok: ${byCode(r.ranWithoutOk)}` : "",
       r.lost > 0 ? `lost: ${r.lostKeys.join(", ")}` : ""
     ].filter((s) => s !== "")
     return `- ${r.title}: ${window}; load ${seconds(r.durationMs)}, ${r.attempts} attempts, ${r.rows} rows` +
