@@ -30,7 +30,7 @@ export declare const layoutDefinitions: (layout: ReadonlyArray<LayoutEntry>, pas
   permissions: Array<{ user: string; vhost: string } & UserPermissions>
   topic_permissions: Array<{ user: string; vhost: string } & TopicPermission>
 }
-export declare const adminRoute: () => AdminRoute
+export declare const adminRoute: (options?: { api?: string | undefined; user?: string | undefined; password?: string | undefined }) => AdminRoute
 export declare const applyUserLayout: (layout: ReadonlyArray<LayoutEntry>, passwordOf: (user: string) => string, route?: AdminRoute) => Promise<void>
 export declare const removeUsers: (layout: ReadonlyArray<LayoutEntry>, route?: AdminRoute) => Promise<void>
 export declare const layoutCommands: (layout: ReadonlyArray<LayoutEntry>) => Array<string>

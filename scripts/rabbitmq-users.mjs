@@ -121,14 +121,10 @@ const ctl = async (args, input) => {
   return (await child).stdout
 }
 
-const apiRoute = () => {
-  const base = process.env.RABBITMQ_API
-  if (base === undefined || base === "") return undefined
-  const user = process.env.RABBITMQ_ADMIN_USER ?? "guest"
-  const password = process.env.RABBITMQ_ADMIN_PASSWORD ?? "guest"
+const apiClient = ({ api, user = "guest", password = "guest" }) => {
   const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`
   return async (method, resource, body) => {
-    const response = await fetch(`${base.replace(/\/$/, "")}${resource}`, {
+    const response = await fetch(`${api.replace(/\/$/, "")}${resource}`, {
       method,
       headers: { authorization, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -139,10 +135,18 @@ const apiRoute = () => {
   }
 }
 
-/** How this script administers RabbitMQ: the management API when RABBITMQ_API is set, else rabbitmqctl. */
-export const adminRoute = () => {
-  const api = apiRoute()
-  if (api !== undefined) {
+/**
+ * How this script administers RabbitMQ: the management API at `api` (e.g. http://10.0.0.5:15672/api,
+ * as `user`), else rabbitmqctl. By default from the environment: RABBITMQ_API, RABBITMQ_ADMIN_USER,
+ * RABBITMQ_ADMIN_PASSWORD.
+ */
+export const adminRoute = (options = {
+  api: process.env.RABBITMQ_API || undefined,
+  user: process.env.RABBITMQ_ADMIN_USER,
+  password: process.env.RABBITMQ_ADMIN_PASSWORD
+}) => {
+  if (options.api !== undefined) {
+    const api = apiClient(options)
     return {
       name: "management API",
       importDefinitions: async (definitions) => void (await api("POST", "/definitions", definitions)),

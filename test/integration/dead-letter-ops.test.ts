@@ -107,22 +107,18 @@ describe("dead-letter operations: beds dlq list, show, replay, purge", () => {
       const first = yield* waitFor(Effect.sync(() => replies[0]), "the poisoned write's reply")
       expect(first).toMatchObject({ correlationId: "poisoned-1", reply: { status: "error", error: { code: "internal" } } })
 
-      // Listed with code, reason, template.op, age and eventId; listing twice does not consume it.
+      // Listed with code, reason, template.op, age and eventId; listing and showing it do not consume it.
       const listed = yield* cli("dlq", "list", "--type", "wBroker")
       expect(listed).toMatchObject({ code: 0, stderr: "" })
       expect(listed.stdout).toMatch(/^beds\.wBroker\.dlq \(127\.0\.0\.1:5672 vhost .*\): 1 dead letter$/m)
       const row = listed.stdout.split("\n").find((line) => line.startsWith("#1 "))!
       expect(row).toMatch(new RegExp(`^#1 +internal +contract_rel\\.create +\\d+s +${eventId} +defect \\(see the node log for ${eventId}\\)$`))
-      const json = yield* cli("dlq", "list", "--type", "wBroker", "--json")
-      const [letter] = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>)
-      expect(letter).toMatchObject({ position: 1, id: eventId, code: "internal", template: "contract_rel", op: "create", eventId, routingKey: "write.contract_rel.create" })
-      expect(letter!["ageMs"]).toBeGreaterThanOrEqual(0)
-      expect(letter!["ageMs"]).toBeLessThan(60_000)
       expect(yield* dlqLength).toBe(1)
       const shown = yield* cli("dlq", "show", "--type", "wBroker", "1")
       expect(shown.code).toBe(0)
       expect(shown.stdout).toContain(`"title": "poisoned"`)
       expect(shown.stdout).toContain(`"correlationId":"poisoned-1"`)
+      expect(yield* dlqLength).toBe(1)
 
       // Fixed (the procedure is back), replayed by id: the node answers the original replyTo, and the row is there.
       yield* applySchema
@@ -169,15 +165,10 @@ describe("dead-letter operations: beds dlq list, show, replay, purge", () => {
       expect(refused.stderr).toBe("beds: purge removes 2 dead letters for good: pass --yes to confirm (no terminal to ask on)\n")
       expect(yield* dlqLength).toBe(2)
 
-      const nothingNamed = yield* cli("dlq", "purge", "--type", "wBroker", "--yes")
-      expect(nothingNamed.code).toBe(1)
-      expect(nothingNamed.stderr).toMatch(/^beds: name the dead letters to purge by position or id/)
-
       const one = yield* cli("dlq", "purge", "--type", "wBroker", "--yes", "2")
       expect(one).toMatchObject({ code: 0, stderr: "" })
       expect(one.stdout).toBe("purged 1 dead letter from beds.wBroker.dlq; 1 left\n")
-      const left = yield* cli("dlq", "list", "--type", "wBroker", "--json")
-      expect(JSON.parse(left.stdout)).toMatchObject({ position: 1, code: "bad_envelope" })
+      expect(yield* dlqLength).toBe(1)
 
       const missing = yield* cli("dlq", "list", "--type", "sBroker")
       expect(missing.code).toBe(1)

@@ -4,6 +4,7 @@ import { addVhost, uniqueName } from "../../scripts/local-services.mjs"
 import { applyUserLayout, generatePassword, removeUsers, userLayout } from "../../scripts/rabbitmq-users.mjs"
 import { connectBedsClient } from "../../src/client/promise.js"
 import { runCli } from "../support/cli.js"
+import { testAdminRoute } from "../support/rabbit-users.js"
 import { serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
 import { testServices } from "../support/services.js"
 
@@ -39,8 +40,9 @@ describe("RabbitMQ's least-privilege users (scripts/rabbitmq-users.mjs) on a vho
     const layout = userLayout({ vhost, node: names.node, operator: names.operator, producers: [{ user: names.web, routes: ["read", "write"] }] })
     const passwords = new Map(layout.map((entry) => [entry.user, generatePassword()]))
     const password = (user: string) => passwords.get(user)!
-    onTestFinished(() => removeUsers(layout))
-    await applyUserLayout(layout, password)
+    const route = await testAdminRoute()
+    onTestFinished(() => removeUsers(layout, route))
+    await applyUserLayout(layout, password, route)
 
     // The node, as the node user (its password in the environment, as an operator would pass it).
     const overrides = serviceOverrides(services, "lp1")

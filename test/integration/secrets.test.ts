@@ -6,6 +6,7 @@ import { addVhost, uniqueName } from "../../scripts/local-services.mjs"
 import { applyUserLayout, removeUsers, userLayout } from "../../scripts/rabbitmq-users.mjs"
 import { connectBedsClient, type RequestOptions } from "../../src/client/promise.js"
 import { runCli } from "../support/cli.js"
+import { testAdminRoute } from "../support/rabbit-users.js"
 import { serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
 import { testServices } from "../support/services.js"
 
@@ -34,8 +35,9 @@ describe("secrets never reach a log line or a reply", () => {
     const names = { node: `${vhost}_node`, operator: `${vhost}_op`, web: `${vhost}_web` }
     const layout = userLayout({ vhost, node: names.node, operator: names.operator, producers: [{ user: names.web }] })
     const passwordOf: Record<string, string> = { [names.node]: secrets.rabbitmq, [names.operator]: secrets.operator, [names.web]: secrets.producer }
-    onTestFinished(() => removeUsers(layout))
-    await applyUserLayout(layout, (user) => passwordOf[user]!)
+    const route = await testAdminRoute()
+    onTestFinished(() => removeUsers(layout, route))
+    await applyUserLayout(layout, (user) => passwordOf[user]!, route)
 
     // MariaDB: an account with a password, on this run's database (where the shipped schema is).
     const mariadbUser = vhost.slice(0, 32)

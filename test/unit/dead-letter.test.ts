@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { GetMessage } from "amqplib"
 import { Schema } from "effect"
 import { decodeDeadLetter, LetterRefFromString, replayProperties } from "../../src/cli/dead-letter.js"
-import { formatAge, listLines } from "../../src/cli/render.js"
+import { formatAge, jsonLine, listLines } from "../../src/cli/render.js"
 
 /** What amqplib hands over for a basic.get; headers are whatever the message carried (typed loosely on purpose). */
 const message = (content: string, properties: Record<string, unknown>, routingKey = "write.customers.create"): GetMessage => ({
@@ -73,5 +73,9 @@ describe("a dead letter as `beds dlq` reads it (decoded at the edge)", () => {
       `#   code      template.op       age  ${"id".padEnd(eventId.length)}  reason`,
       `#1  internal  customers.create  42s  ${eventId}  defect`
     ])
+    expect(JSON.parse(jsonLine(letter, 43_000))).toStrictEqual({
+      position: 1, id: eventId, code: "internal", reason: "defect", template: "customers", op: "create", eventId,
+      routingKey: "write.customers.create", deadLetteredAt: "1970-01-01T00:00:01.000Z", ageMs: 42_000
+    })
   })
 })

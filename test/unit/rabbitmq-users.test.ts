@@ -1,6 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import { createHash } from "node:crypto"
-import { BROKER_TYPES, LOG_FAMILIES, layoutCommands, layoutDefinitions, shippedRoutes, userLayout } from "../../scripts/rabbitmq-users.mjs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import {
+  adminRoute,
+  applyUserLayout,
+  BROKER_TYPES,
+  LOG_FAMILIES,
+  layoutCommands,
+  layoutDefinitions,
+  removeUsers,
+  shippedRoutes,
+  userLayout
+} from "../../scripts/rabbitmq-users.mjs"
 import { BrokerType } from "../../src/config/schema.js"
 import { auditKey, invalidationKey, journalKey } from "../../src/protocol/routing.js"
 
@@ -56,5 +68,36 @@ describe("the RabbitMQ user layout (scripts/rabbitmq-users.mjs), as regular expr
     }
     expect(definitions.topic_permissions).toHaveLength(layout.reduce((n, e) => n + e.topics.length, 0))
     expect(layoutCommands(layout).join("\n")).not.toContain("pw-of-")
+  })
+
+  it("through the management API: one POST of the definitions, one bulk delete, as the admin user given", async () => {
+    const seen: Array<{ method: string; url: string; authorization: string; body: string }> = []
+    let status = 204
+    const server = createServer((request, response) => {
+      let body = ""
+      request.on("data", (chunk) => (body += chunk))
+      request.on("end", () => {
+        seen.push({ method: request.method!, url: request.url!, authorization: request.headers.authorization ?? "", body })
+        response.writeHead(status).end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const route = adminRoute({ api: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`, user: "admin", password: "admin-pw" })
+      await applyUserLayout(layout, (user) => `pw-of-${user}`, route)
+      await removeUsers(layout, route)
+      expect(seen.map(({ method, url, authorization }) => [method, url, authorization])).toStrictEqual([
+        ["POST", "/api/definitions", `Basic ${Buffer.from("admin:admin-pw").toString("base64")}`],
+        ["POST", "/api/users/bulk-delete", `Basic ${Buffer.from("admin:admin-pw").toString("base64")}`]
+      ])
+      const definitions = JSON.parse(seen[0]!.body)
+      expect(definitions.users.map((user: { name: string }) => user.name)).toStrictEqual(layout.map((entry) => entry.user))
+      expect(seen[0]!.body).not.toContain("pw-of-")
+      expect(JSON.parse(seen[1]!.body)).toStrictEqual({ users: layout.map((entry) => entry.user) })
+      status = 401
+      await expect(applyUserLayout(layout, (user) => `pw-of-${user}`, route)).rejects.toThrow(/^RabbitMQ management API: POST \/definitions: 401$/)
+    } finally {
+      server.close()
+    }
   })
 })
