@@ -1,5 +1,5 @@
 // MariaDB administration for `npm run up` and the tests: an account that may create BEDS's databases
-// (beds_*) and the node's least-privilege accounts. The first that works of:
+// (matching beds_%) and the node's least-privilege accounts. The first that works of:
 //   1. root over TCP with an empty password (machines set up that way, such as CI's);
 //   2. beds_admin@127.0.0.1, with the password this user's earlier set-up kept in
 //      ~/.config/beds/mariadb-admin.json (mode 600);
@@ -88,7 +88,7 @@ const checkedName = (name, what) => {
   return name
 }
 
-/** Creates database `name` (`beds_*`) unless it exists. */
+/** Creates database `name` (matching `beds_%`) unless it exists. */
 export const createDatabase = (name) => withAdmin((db) => db.query(`CREATE DATABASE IF NOT EXISTS \`${checkedName(name, "database")}\``))
 
 /** Drops database `name`. */

@@ -10,7 +10,7 @@
 #                        is shown at once.
 #   mariadb-admin        create (or re-key) the MariaDB account beds_admin@127.0.0.1 through root's
 #                        unix socket, with the password read from stdin (never from argv or printed):
-#                        all privileges on databases named beds_* (with grant option) and CREATE
+#                        all privileges on databases matching beds_% (with grant option) and CREATE
 #                        USER, so that `npm run up` and the tests can make their databases and the
 #                        node's least-privilege accounts without root.
 set -euo pipefail
@@ -123,13 +123,15 @@ step_mariadb_admin() {
   [[ "$password" =~ ^[A-Za-z0-9_-]{24,}$ ]] || { echo "root-setup: mariadb-admin needs a generated password on stdin" >&2; exit 1; }
   local client=mariadb
   have mariadb || client=mysql
+  # beds_% and not beds\_%: MariaDB 10.11 refuses database-level GRANTs (error 1044) to an account
+  # whose grant option comes from a pattern with an escaped wildcard; object-level ones pass.
   "$client" --protocol=socket -uroot <<SQL
 CREATE USER IF NOT EXISTS 'beds_admin'@'127.0.0.1' IDENTIFIED BY '$password';
 ALTER USER 'beds_admin'@'127.0.0.1' IDENTIFIED BY '$password';
-GRANT ALL PRIVILEGES ON \`beds\\_%\`.* TO 'beds_admin'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON \`beds_%\`.* TO 'beds_admin'@'127.0.0.1' WITH GRANT OPTION;
 GRANT CREATE USER ON *.* TO 'beds_admin'@'127.0.0.1';
 SQL
-  echo "services: MariaDB account beds_admin@127.0.0.1 ready (databases beds_*, CREATE USER)"
+  echo "services: MariaDB account beds_admin@127.0.0.1 ready (databases beds_%, CREATE USER)"
 }
 
 [ $# -gt 0 ] || { echo "usage: root-setup.sh rabbitmq-management|rabbitmq|mariadb|mariadb-admin ..." >&2; exit 2; }
