@@ -55,7 +55,11 @@ export const openDeadLetterQueue = (config: RabbitMqConfig, brokerType: string, 
 
     /** Removes held dead letters from the queue for good. */
     const remove = (letters: ReadonlyArray<DeadLetter>) =>
-      Effect.forEach(letters, (letter) => Effect.try({ try: () => channel.ack(letter.message), catch: (error) => failed("acknowledging in")({ reason: reasonOf(error) }) }), { discard: true })
+      Effect.forEach(letters, (letter) =>
+        Effect.try({
+          try: () => channel.ack(letter.message),
+          catch: (error) => failed("acknowledging in")({ reason: reasonOf(error) })
+        }), { discard: true })
 
     /** Waits until RabbitMQ has every ack sent so far (a round trip behind them on the same channel). */
     const settled = channelCall(() => channel.checkQueue(queue)).pipe(Effect.mapError(failed("settling")), Effect.asVoid)
