@@ -2,7 +2,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient } from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
-import { Data, Duration, Effect } from "effect"
+import { Data, Duration, Effect, Exit } from "effect"
 import mysql from "mysql2"
 import type { MariaDbEndpoint } from "../../config/schema.js"
 import { reasonOf } from "../../kernel/errors.js"
@@ -31,6 +31,16 @@ export interface MariaDb {
   readonly sql: SqlClient
   /** A prepared read on the client's own pool, without a span: the hot path's escape hatch. */
   readonly read: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>
+  /**
+   * A transaction on one connection of the client's own pool, its statements prepared per
+   * connection: the write path's escape hatch. `body` runs its statements with `run`; it commits
+   * when `body` succeeds and rolls back when it fails. A COMMIT that fails fails the transaction
+   * (the write's fate is then unknown); a connection left mid-transaction (interrupted) is
+   * destroyed, never returned to the pool, so the server rolls it back.
+   */
+  readonly transaction: <A, E>(
+    body: (run: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | MysqlFailed>
 }
 
 type Done = (error: unknown, result?: unknown) => void
@@ -47,30 +57,70 @@ const preparedByConnection = new WeakMap<mysql.PoolConnection, Map<string, mysql
  * `Execute` command per call. `pool.execute` does the same with a lookup, a `Prepare` command and
  * argument checks on every call; this was measured at 7-25 µs less CPU per call (BENCHMARKS.md).
  */
+const executeOn = (connection: mysql.PoolConnection, text: string, values: Array<unknown>, done: Done) => {
+  const run = (statement: mysql.PrepareStatementInfo) => {
+    try {
+      statement.execute(values, done)
+    } catch (thrown) {
+      done(thrown)
+    }
+  }
+  let prepared = preparedByConnection.get(connection)
+  if (prepared === undefined) preparedByConnection.set(connection, prepared = new Map())
+  const statement = prepared.get(text)
+  if (statement !== undefined) return run(statement)
+  connection.prepare(text, (error, statement) => {
+    if (error) return done(error)
+    prepared.set(text, statement)
+    run(statement)
+  })
+}
+
 const executePrepared = (pool: mysql.Pool, text: string, values: Array<unknown>, done: Done) =>
   pool.getConnection((error, connection) => {
     if (error) return done(error)
-    const finish: Done = (error, result) => {
+    executeOn(connection, text, values, (error, result) => {
       connection.release()
       done(error, result)
-    }
-    const run = (statement: mysql.PrepareStatementInfo) => {
-      try {
-        statement.execute(values, finish)
-      } catch (thrown) {
-        finish(thrown)
-      }
-    }
-    let prepared = preparedByConnection.get(connection)
-    if (prepared === undefined) preparedByConnection.set(connection, prepared = new Map())
-    const statement = prepared.get(text)
-    if (statement !== undefined) return run(statement)
-    connection.prepare(text, (error, statement) => {
-      if (error) return finish(error)
-      prepared.set(text, statement)
-      run(statement)
     })
   })
+
+const resumed = (resume: (effect: Effect.Effect<unknown, MysqlFailed>) => void): Done => (error, result) =>
+  resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed(result))
+
+/** A plain text statement on a connection (BEGIN, COMMIT, ROLLBACK: no values). */
+const queryOn = (connection: mysql.PoolConnection, text: string) =>
+  Effect.async<unknown, MysqlFailed>((resume) => void connection.query(text, resumed(resume)))
+
+const transactionOn = (pool: mysql.Pool) => <A, E>(
+  body: (run: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>) => Effect.Effect<A, E>
+): Effect.Effect<A, E | MysqlFailed> =>
+  Effect.acquireUseRelease(
+    Effect.async<{ readonly connection: mysql.PoolConnection; open: boolean }, MysqlFailed>((resume) =>
+      pool.getConnection((error, connection) =>
+        resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed({ connection, open: false })))
+    ),
+    (held) => {
+      const run = (text: string, values: ReadonlyArray<unknown>) =>
+        Effect.async<unknown, MysqlFailed>((resume) => void executeOn(held.connection, text, values as Array<unknown>, resumed(resume)))
+      const closed = () => void (held.open = false)
+      const settle = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | MysqlFailed> =>
+        Exit.isSuccess(exit)
+          ? queryOn(held.connection, "COMMIT").pipe(Effect.tap(closed), Effect.as(exit.value))
+          : queryOn(held.connection, "ROLLBACK").pipe(Effect.tap(closed), Effect.ignore, Effect.zipRight(exit))
+      return queryOn(held.connection, "BEGIN").pipe(
+        Effect.tap(() => void (held.open = true)),
+        Effect.zipRight(Effect.exit(body(run))),
+        Effect.flatMap(settle)
+      )
+    },
+    (held) =>
+      Effect.sync(() => {
+        // Still open (a failed COMMIT or ROLLBACK, an interruption): never back into the pool.
+        if (held.open) held.connection.destroy()
+        else held.connection.release()
+      })
+  )
 
 // mysql2's typings declare Pool as an interface; the module exports the class at run time.
 const PoolClass = (mysql as unknown as { readonly Pool: abstract new(...args: ReadonlyArray<never>) => mysql.Pool }).Pool
@@ -117,10 +167,8 @@ export const openMariaDb = (endpoint: MariaDbEndpoint, options: { readonly maxCo
     const pool = yield* driverPoolOf(sql)
     const service: MariaDb = {
       sql,
-      read: (text, values) =>
-        Effect.async((resume) =>
-          void executePrepared(pool, text, values as Array<unknown>, (error, result) =>
-            resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed(result))))
+      read: (text, values) => Effect.async((resume) => void executePrepared(pool, text, values as Array<unknown>, resumed(resume))),
+      transaction: transactionOn(pool)
     }
     return service
   })

@@ -1,4 +1,3 @@
-import type { SqlClient } from "@effect/sql/SqlClient"
 import { Data, Effect } from "effect"
 import type { MariaDbEndpoint } from "../../config/schema.js"
 import { Conflict, type InProgress, type KeyReused, NotFound, Unavailable, ValidationFailed, type OperationError } from "../../protocol/errors.js"
@@ -116,6 +115,10 @@ class Claimed extends Data.TaggedClass("Claimed")<{ readonly found: { readonly f
  * another open transaction holds makes this one wait for its commit, and then see its record), the
  * procedure runs, and `beds_idem_finish` records the outcome; they commit together. A caller error
  * (conflict, not_found, validation) rolls the procedure's work back and is recorded on its own.
+ *
+ * Reads and write transactions are on the per-message path: they run on the MysqlClient's own pool
+ * through mysql2 (client.ts `read`, `transaction`), since through SqlClient a write's five statements
+ * cost the node several times the CPU (BENCHMARKS.md). The sweep and the IPL's check use SqlClient.
  */
 export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
   Effect.gen(function*() {
@@ -124,8 +127,8 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
     const writer: MariaDb = yield* open(options.master)
     // Reads go to the secondary when there is one.
     const reader: MariaDb = options.secondary === undefined ? writer : yield* open(options.secondary)
-    const sql: SqlClient = writer.sql
-    const inTransaction: Run = (text, values) => sql.unsafe(text, values)
+    // Off the per-message path (the sweep, the IPL's object check): the design card's SqlClient.
+    const viaSqlClient: Run = (text, values) => writer.sql.unsafe(text, values)
 
     /** Runs one statement; its first result set, each row in the template's types. */
     const rows = (run: Run, template: Template | undefined, text: string, values: ReadonlyArray<unknown>) =>
@@ -151,33 +154,33 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
     const single = (call: CoreCall) => (written: ReadonlyArray<Row>): Row =>
       written[0] ?? { [call.template.key]: call.values[call.template.key] ?? null }
 
-    /** The write itself, in the transaction. */
-    const mutate = (call: CoreCall, kind: WriteKind): Effect.Effect<unknown, OperationError> => {
+    /** The write itself, in the transaction (`run`). */
+    const mutate = (run: Run, call: CoreCall, kind: WriteKind): Effect.Effect<unknown, OperationError> => {
       switch (kind) {
         case "create":
-          return Effect.map(callProcedure(inTransaction, call, call.params), single(call))
+          return Effect.map(callProcedure(run, call, call.params), single(call))
         case "update":
-          return Effect.map(callProcedure(inTransaction, call, withVersion(call)), single(call))
+          return Effect.map(callProcedure(run, call, withVersion(call)), single(call))
         case "delete":
           return Effect.map(
-            callProcedure(inTransaction, call, call.template.capabilities.optimistic_locking ? [call.template.key, "version"] : [call.template.key]),
+            callProcedure(run, call, call.template.capabilities.optimistic_locking ? [call.template.key, "version"] : [call.template.key]),
             single(call)
           )
         case "named":
-          return callProcedure(inTransaction, call, call.params)
+          return callProcedure(run, call, call.params)
       }
     }
-    const claim = (once: Once) =>
-      Effect.flatMap(rows(inTransaction, undefined, "CALL beds_idem_begin(?, ?, ?)", [once.scope, once.fingerprint, once.retentionS]), (found) =>
+    const claim = (run: Run, once: Once) =>
+      Effect.flatMap(rows(run, undefined, "CALL beds_idem_begin(?, ?, ?)", [once.scope, once.fingerprint, once.retentionS]), (found) =>
         found[0] === undefined
           ? Effect.void
           : Effect.fail(new Claimed({ found: { fingerprint: String(found[0]["fingerprint"]), outcome: (found[0]["outcome"] ?? null) as string | null } })))
-    const finish = (once: Once, recorded: Recorded) => rows(inTransaction, undefined, "CALL beds_idem_finish(?, ?)", [once.scope, encodeRecorded(recorded)])
+    const finish = (run: Run, once: Once, recorded: Recorded) => rows(run, undefined, "CALL beds_idem_finish(?, ?)", [once.scope, encodeRecorded(recorded)])
     /** Claims the scope and records an outcome in one transaction (a caller error's, after its rollback). */
     const record = (once: Once, recorded: Recorded) =>
-      sql.withTransaction(Effect.zipRight(claim(once), finish(once, recorded))).pipe(
+      writer.transaction((run) => Effect.zipRight(claim(run, once), finish(run, once, recorded))).pipe(
         Effect.as(firstRun(recorded, null)),
-        Effect.catchTag("SqlError", classifyMysqlError)
+        Effect.catchTag("MysqlFailed", classifyMysqlError)
       )
 
     const write = (
@@ -186,19 +189,22 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
       once: Once,
       options: { readonly before: string | undefined }
     ): Effect.Effect<Written, Unavailable | KeyReused | InProgress> =>
-      sql.withTransaction(Effect.gen(function*() {
-        yield* claim(once)
-        const key = call.values[call.template.key]
-        const before = options.before === undefined || key === undefined
-          ? null
-          : (yield* selectByKey(inTransaction, call.template, options.before, key))[0] ?? null
-        const recorded = yield* Effect.exit(mutate(call, kind)).pipe(Effect.flatMap(recordedOf))
-        // A caller error: the procedure's work is rolled back with the transaction, then recorded alone.
-        if (!recorded.ok) return yield* Effect.fail(new RolledBack({ recorded }))
-        yield* finish(once, recorded)
-        return firstRun(recorded, before)
-      })).pipe(
-        Effect.catchTag("SqlError", classifyMysqlError),
+      writer.transaction((run) =>
+        Effect.gen(function*() {
+          yield* claim(run, once)
+          const key = call.values[call.template.key]
+          const before = options.before === undefined || key === undefined
+            ? null
+            : (yield* selectByKey(run, call.template, options.before, key))[0] ?? null
+          const recorded = yield* Effect.exit(mutate(run, call, kind)).pipe(Effect.flatMap(recordedOf))
+          // A caller error: the procedure's work is rolled back with the transaction, then recorded alone.
+          if (!recorded.ok) return yield* Effect.fail(new RolledBack({ recorded }))
+          yield* finish(run, once, recorded)
+          return firstRun(recorded, before)
+        })
+      ).pipe(
+        // A failed BEGIN or COMMIT: a COMMIT lost with its connection leaves the write's fate unknown, which is unavailable.
+        Effect.catchTag("MysqlFailed", classifyMysqlError),
         Effect.catchTags({
           Claimed: ({ found }) => replayOf(once, found),
           RolledBack: ({ recorded }) => Effect.catchTag(record(once, recorded), "Claimed", ({ found }) => replayOf(once, found))
@@ -211,13 +217,13 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
       readNamed: (call) => callProcedure(reader.read, call, call.params),
       write,
       sweepExpired: (limit) =>
-        rows(writer.read, undefined, "CALL beds_idem_sweep(?)", [limit]).pipe(
+        rows(viaSqlClient, undefined, "CALL beds_idem_sweep(?)", [limit]).pipe(
           Effect.map((removed) => Number(removed[0]?.["removed"] ?? 0)),
           Effect.catchAll((error) => error._tag === "Unavailable" ? Effect.fail(error) : Effect.die(error))
         ),
       objectExists: (template, object, kind) =>
         rows(
-          writer.read,
+          viaSqlClient,
           template,
           kind === "view"
             ? "SELECT 1 AS found FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
