@@ -5,6 +5,7 @@ import { parseArguments, startupSettings, usage } from "./config/startup.js"
 import { roundMs } from "./ipl/runner.js"
 import { LoggingLive } from "./logging/logger.js"
 import { runNode } from "./node.js"
+import { TelemetryLive } from "./roles/telemetry.js"
 
 /**
  * The one entry point for every role. Fatal startup errors (bad arguments, bad config, a failed
@@ -17,7 +18,7 @@ const program = (argv: ReadonlyArray<string>, variables: Readonly<Record<string,
     const settings = yield* startupSettings
     const [loadDuration, config] = yield* Effect.timed(loadConfig({ ...settings, variables }))
     const configStep = { name: "config loaded", target: config.sources.join(" + "), ok: true, durationMs: roundMs(loadDuration) }
-    return yield* runNode(config, options, configStep).pipe(Effect.provide(LoggingLive(config)))
+    return yield* runNode(config, options, configStep).pipe(Effect.provide(Layer.merge(LoggingLive(config), TelemetryLive(config))))
   }).pipe(
     Effect.catchTags({
       UsageError: (error) => fatal(error.message),

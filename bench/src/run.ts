@@ -4,8 +4,10 @@
 // through the full path and samples the node's heap and RSS. See BENCHMARKS.md.
 import amqp from "amqplib"
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process"
-import { randomUUID } from "node:crypto"
+import { randomBytes, randomUUID } from "node:crypto"
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -16,7 +18,7 @@ import { stringify } from "smol-toml"
 import { connectBedsClient, type BedsClientPromise } from "../../dist/client/promise.js"
 import type { RequestOptions } from "../../dist/client/client.js"
 // The plain-JavaScript helper the tests and `npm run up` use (typed by scripts/local-services.d.mts).
-import { startIsolatedServices } from "../../scripts/local-services.mjs"
+import { freePort, startIsolatedServices } from "../../scripts/local-services.mjs"
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL("../..", import.meta.url))
@@ -36,6 +38,16 @@ const SOAK_TOTAL = 1_000_000
 // `perf record -k 1` of them (Linux perf samples CPU time, kernel included) can name their
 // JavaScript frames after `perf inject --jit`; BENCHMARKS.md has the steps. --profile's
 // --cpu-prof samples wall time: a thread a syscall put to sleep still counts there as busy in it.
+// --tracing=0.01 (or 1): the node traces at that sample ratio, exporting to an OTLP sink in this
+// process that reads and drops what it gets; --scrape: the node's /metrics is scraped every second.
+// Both measure what observability costs the node (BENCHMARKS.md); without them both are off.
+const TRACING = option("tracing")
+const SCRAPE = args.has("--scrape")
+// --signed: the node takes only signed requests and signs its events (docs/protocol.md, Trust); the
+// client signs every request. Without it the node takes them unsigned, as dev does (and as the
+// peer harness sends them), so the two runs side by side give what trust costs.
+const SIGNED = args.has("--signed")
+const signingSecret = randomBytes(32).toString("base64url")
 const PERF = args.has("--perf")
 const PERF_DIR = path.join(root, "bench", "results", "perf")
 const PERF_FLAGS = PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] : []
@@ -166,6 +178,23 @@ const setUp = async (): Promise<Environment> => {
   await copyFile(path.join(root, "config", "beds.toml"), path.join(configDir, "beds.toml"))
   const shared = path.join(configDir, "shared")
   await mkdir(shared)
+  const observability: Record<string, unknown> = {}
+  if (TRACING !== undefined) {
+    let spans = 0
+    const sink = createServer((request, response) => {
+      request.on("data", () => void spans++)
+      request.on("end", () => response.writeHead(200, { "content-type": "application/json" }).end("{}"))
+    })
+    await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve))
+    cleanups.push(() => new Promise((resolve) => sink.close(() => resolve(console.log(`tracing sink: ${spans} chunks received`)))))
+    observability["tracing"] = { enabled: true, endpoint: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/v1/traces`, sample_ratio: Number(TRACING) }
+  }
+  if (SCRAPE) {
+    const port = await freePort()
+    observability["observability"] = { http_port: port, http_host: "127.0.0.1" }
+    const scraper = setInterval(() => void fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => undefined), 1_000)
+    cleanups.push(async () => clearInterval(scraper))
+  }
   await writeFile(path.join(configDir, "env_dev.toml"), stringify({
     config_version: 1,
     node: { id: "bench1" },
@@ -176,7 +205,18 @@ const setUp = async (): Promise<Environment> => {
     dynamodb: { endpoint: isolated.dynamoEndpoint, access_key_id: "local", secret_access_key: "local" },
     shared_fs: { path: shared },
     templates: { directory: path.join(root, "bench", "templates"), schema_directory: path.join(root, "bench", "schema") },
-    metrics: { interval_s: 1 }
+    metrics: { interval_s: 1 },
+    ...observability,
+    ...(SIGNED
+      ? {
+        trust: {
+          anonymous_in: [],
+          keys: { bench: { producer: "bench", secret: signingSecret } },
+          node_keys: { bench_nodes: randomBytes(32).toString("base64url") },
+          node_key: "bench_nodes"
+        }
+      }
+      : {})
   }))
   const env = { PATH: process.env["PATH"] ?? "", BEDS_CONFIG_DIR: configDir, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" }
   await run(process.execPath, [path.join(root, "dist", "schema-apply.js")], { env })
@@ -239,7 +279,14 @@ const setUp = async (): Promise<Environment> => {
     worker.kill("SIGTERM")
   }))
   await new Promise((resolve) => worker.once("message", resolve))
-  const client = await connectBedsClient({ vhost: runId, username: "guest", password: "guest", clientId: "bench", timeoutMs: 15_000 })
+  const client = await connectBedsClient({
+    vhost: runId,
+    username: "guest",
+    password: "guest",
+    clientId: "bench",
+    timeoutMs: 15_000,
+    ...(SIGNED ? { signing: { keyId: "bench", secret: signingSecret } } : {})
+  })
   cleanups.push(() => client.close())
   const pids = {
     node: node.pid!,

@@ -1,6 +1,9 @@
 import type { ChannelModel, ConsumeMessage } from "amqplib"
 import { Deferred, Duration, Effect, Exit, FiberSet, Schema } from "effect"
+import { Trust } from "../config/trust.js"
 import { Dispatch } from "../core/dispatch.js"
+import { TRACEPARENT } from "../protocol/routing.js"
+import { Tracing } from "../telemetry/tracing.js"
 import { AmqpConnection } from "../transport/connection.js"
 import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
 import { brokerQueues, declareBrokerTopology } from "../transport/topology.js"
@@ -8,6 +11,7 @@ import { deadLetterLog } from "./dead-letter-log.js"
 import { makeDeliveryHandler } from "./delivery.js"
 import { makeEntry } from "./entry.js"
 import { makeInFlight } from "./in-flight.js"
+import { makeObserver } from "./observe.js"
 import type { OperationOptions } from "./operation.js"
 import type { Outcome } from "./policy.js"
 import { makeSettler, type Settled } from "./reply.js"
@@ -77,11 +81,16 @@ const consume = (spec: BrokerSpec, hooks: BrokerHooks, connection: ChannelModel,
     const stop = yield* Deferred.make<never, BrokerStopped>()
     const inFlight = makeInFlight()
     const clock = yield* Effect.clock
-    const log = (effect: Effect.Effect<void>, message: ConsumeMessage, outcome: Outcome) =>
+    // A message's log lines carry its trace id (from its W3C traceparent), like lines logged in a span.
+    const log = (effect: Effect.Effect<void>, message: ConsumeMessage, outcome: Outcome) => {
+      const traceparent = message.properties.headers?.["traceparent"]
+      const traceId = typeof traceparent === "string" && TRACEPARENT.test(traceparent) ? traceparent.slice(3, 35) : undefined
       void runFork(effect.pipe(Effect.annotateLogs({
         routingKey: message.fields.routingKey,
-        ...(outcome._tag === "Defect" ? { reference: outcome.reference } : {})
+        ...(outcome._tag === "Defect" ? { reference: outcome.reference } : {}),
+        ...(traceId === undefined ? {} : { traceId })
       })))
+    }
 
     const ended = (message: ConsumeMessage, settled: Settled, outcome: Outcome) => {
       inFlight.remove()
@@ -103,9 +112,10 @@ const consume = (spec: BrokerSpec, hooks: BrokerHooks, connection: ChannelModel,
       }
     }
     const handle = makeDeliveryHandler(
-      makeEntry(yield* Dispatch, { ...spec.retry, now: () => clock.unsafeCurrentTimeMillis() }),
+      makeEntry(yield* Dispatch, { ...spec.retry, now: () => clock.unsafeCurrentTimeMillis(), trust: yield* Trust }),
       makeSettler({ brokerType: spec.type, deadLetterExchange: names.deadLetterExchange }),
       { channel, confirms, isOpen: () => open },
+      makeObserver({ pool: spec.type, queue: names.queue, tracer: (yield* Tracing).tracer }),
       { fork: (effect) => void runFork(effect), ended }
     )
 

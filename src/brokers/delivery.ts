@@ -2,6 +2,7 @@ import type { ConsumeMessage } from "amqplib"
 import { Cause, Effect } from "effect"
 import type { Handled } from "./entry.js"
 import type { Accepted, Refused } from "./ingress.js"
+import type { Observation, Observer } from "./observe.js"
 import { outcomeOfExit } from "./operation.js"
 import type { Outcome } from "./policy.js"
 import { rejectOnOpenChannel, type BrokerChannels, type Settled } from "./reply.js"
@@ -11,6 +12,7 @@ type Settle = (
   message: ConsumeMessage,
   ingress: Accepted | Refused,
   outcome: Outcome,
+  traceHeaders: Record<string, string> | undefined,
   done: (settled: Settled, outcome: Outcome) => void
 ) => void
 
@@ -23,35 +25,39 @@ export interface DeliveryHooks {
 
 /**
  * What a broker does with each delivery: the entry gives the outcome, or the operation that gives
- * it (run in a fiber); the settler replies and acks; `ended` hears how. Nothing here throws into
- * amqplib's consume callback: a throw while settling rejects the message on an open channel (so
- * it cannot loop) and is reported as a defect, and the message still ends exactly once.
+ * it (run in a fiber); the settler replies and acks; `ended` hears how, and the observer records
+ * the delivery's metrics and traces. Nothing here throws into amqplib's consume callback: a throw
+ * while settling rejects the message on an open channel (so it cannot loop) and is reported as a
+ * defect, and the message still ends exactly once.
  */
 export const makeDeliveryHandler = (
   entry: (message: ConsumeMessage) => Handled,
   settle: Settle,
   channels: BrokerChannels,
+  observer: Observer,
   hooks: DeliveryHooks
 ) => {
-  const settleOnce = (message: ConsumeMessage, ingress: Accepted | Refused, outcome: Outcome) => {
+  const settleOnce = (message: ConsumeMessage, observation: Observation, ingress: Accepted | Refused, outcome: Outcome, now: boolean) => {
     let ended = false
     const end = (settled: Settled, final: Outcome) => {
       ended = true
+      observer.end(observation, ingress, final, settled, now)
       hooks.ended(message, settled, final)
     }
     try {
-      settle(channels, message, ingress, outcome, end)
+      settle(channels, message, ingress, outcome, observer.replyHeaders(observation, ingress), end)
     } catch (thrown) {
       if (!ended) end(rejectOnOpenChannel(channels, message, thrown), { _tag: "Defect", reference: "settling", cause: Cause.die(thrown) })
     }
   }
   return (message: ConsumeMessage): void => {
+    const observation = observer.begin(message)
     const handled = entry(message)
-    if (handled._tag === "Now") return settleOnce(message, handled.ingress, handled.outcome)
+    if (handled._tag === "Now") return settleOnce(message, observation, handled.ingress, handled.outcome, true)
     // An interrupted fiber (the broker stopping past its drain timeout) settles nothing: its
     // channel closes with the broker and RabbitMQ delivers the message again.
-    hooks.fork(Effect.flatMap(Effect.exit(handled.operation), (exit) => {
-      settleOnce(message, handled.ingress, outcomeOfExit(exit, handled.reference))
+    hooks.fork(Effect.flatMap(Effect.exit(observer.around(observation, handled.ingress, handled.operation)), (exit) => {
+      settleOnce(message, observation, handled.ingress, outcomeOfExit(exit, handled.reference), false)
       return Effect.void
     }))
   }

@@ -2,7 +2,7 @@ import { Either, Option, ParseResult, Schema } from "effect"
 import type { ConsumeMessage } from "amqplib"
 import { describeProblem, firstProblem } from "../kernel/parse-issue.js"
 import { Caller, Lineage, Request } from "../protocol/envelope.js"
-import { TRACEPARENT } from "../protocol/routing.js"
+import { isDirectReplyTo, TRACEPARENT } from "../protocol/routing.js"
 
 /** A delivery that decoded into a request, with what the reply needs. */
 export interface Accepted {
@@ -18,6 +18,8 @@ export interface Accepted {
 /** A delivery that is not a v1 request. The reason is deterministic: same input, same reason. */
 export interface Refused {
   readonly _tag: "Refused"
+  /** bad_envelope, or too_large: refused on its size alone, before it was read. */
+  readonly code: "bad_envelope" | "too_large"
   readonly reason: string
   /** Where the refusal is answered: unset when the request has no replyTo or no correlationId. */
   readonly replyTo: string | undefined
@@ -79,17 +81,26 @@ const lineageOf = (body: unknown): Lineage | undefined =>
     : undefined
 
 /** The one place a message body is trusted: decoded with Schema, checked against its routing key. */
-export const decodeDelivery = (message: Pick<ConsumeMessage, "content" | "properties" | "fields">): Accepted | Refused => {
+export const decodeDelivery = (
+  message: Pick<ConsumeMessage, "content" | "properties" | "fields">,
+  /** A body larger than this is refused before anything is read from it (limits.max_message_bytes). */
+  maxBytes = Number.POSITIVE_INFINITY
+): Accepted | Refused => {
   const { properties } = message
   const replyTo = nonEmptyString(properties.replyTo)
   const correlationId = nonEmptyString(properties.correlationId)
   const traceHeader = properties.headers?.["traceparent"]
   const traceparent = typeof traceHeader === "string" && TRACEPARENT.test(traceHeader) ? traceHeader : undefined
-  // A reply without a correlationId could not be matched by any client: such a request is only dead-lettered.
-  const answerTo = correlationId === undefined ? undefined : replyTo
-  const refuse = (reason: string, lineage?: Lineage): Refused =>
-    ({ _tag: "Refused", reason: wellFormed(reason), replyTo: answerTo, correlationId, traceparent, lineage })
+  // A reply without a correlationId could not be matched by any client: such a request is only
+  // dead-lettered. A refusal is answered only on direct reply-to: a refused request was never
+  // vouched for, so a queue it names could be anybody's (the node would publish into it for a stranger).
+  const answerTo = correlationId === undefined || replyTo === undefined || !isDirectReplyTo(replyTo) ? undefined : replyTo
+  const refuse = (reason: string, lineage?: Lineage, code: Refused["code"] = "bad_envelope"): Refused =>
+    ({ _tag: "Refused", code, reason: wellFormed(reason), replyTo: answerTo, correlationId, traceparent, lineage })
 
+  if (message.content.length > maxBytes) {
+    return refuse(`the body is ${message.content.length} bytes, more than this node takes (${maxBytes}); it was not read`, undefined, "too_large")
+  }
   if (replyTo === undefined) return refuse("no replyTo property: a request needs somewhere to send its reply")
   if (correlationId === undefined) return refuse("no correlationId property: a reply could not be matched to its request")
   const contentType = contentTypeProblem(nonEmptyString(properties.contentType))

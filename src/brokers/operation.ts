@@ -41,11 +41,19 @@ export const makeOperation = (options: OperationOptions & { readonly now: () => 
   const retrySchedule = cappedExponential(options.retryBaseDelayMs, options.retryMaxDelayMs).pipe(
     Schedule.intersect(Schedule.recurs(options.transientRetries))
   )
-  const withRetry = <A>(run: Effect.Effect<A, OperationError>, retryWhile: (error: OperationError) => boolean): Effect.Effect<A, OperationError> =>
+  const withRetry = <A>(
+    run: Effect.Effect<A, OperationError>,
+    retryWhile: (error: OperationError) => boolean,
+    onRetry: () => void
+  ): Effect.Effect<A, OperationError> =>
     options.transientRetries === 0 ? run : Effect.catchIf(run, retryWhile, (first) => {
       // The first failure is replayed into the schedule, so the first retry waits its delay too.
       let replayed = false
-      const attempt = Effect.suspend(() => (replayed ? run : ((replayed = true), Effect.fail(first))))
+      const attempt = Effect.suspend(() => {
+        if (!replayed) return (replayed = true), Effect.fail(first)
+        onRetry()
+        return run
+      })
       return Effect.retry(attempt, { schedule: retrySchedule, while: retryWhile })
     })
 
@@ -54,9 +62,15 @@ export const makeOperation = (options: OperationOptions & { readonly now: () => 
    * started: it is retried only while the deadline is ahead, and otherwise ends with what it ended
    * with (a retry of a mutation is safe: it has an idempotency scope).
    */
-  return (run: Effect.Effect<unknown, OperationError>, deadline: number | undefined, now: number, mutation: boolean): Operation => {
-    if (deadline === undefined) return withRetry(run, isTransient)
-    if (mutation) return withRetry(run, (error) => isTransient(error) && options.now() < deadline)
-    return Effect.timeoutFail(withRetry(run, isTransient), { duration: Duration.millis(deadline - now), onTimeout: () => new DeadlinePassed() })
+  return (
+    run: Effect.Effect<unknown, OperationError>,
+    deadline: number | undefined,
+    now: number,
+    mutation: boolean,
+    onRetry: () => void
+  ): Operation => {
+    if (deadline === undefined) return withRetry(run, isTransient, onRetry)
+    if (mutation) return withRetry(run, (error) => isTransient(error) && options.now() < deadline, onRetry)
+    return Effect.timeoutFail(withRetry(run, isTransient, onRetry), { duration: Duration.millis(deadline - now), onTimeout: () => new DeadlinePassed() })
   }
 }

@@ -1,12 +1,13 @@
 import type { Cause } from "effect"
 import { PROTOCOL_VERSION, type Lineage, type Reply } from "../protocol/envelope.js"
-import { errorCatalog, type ErrorCode, type OperationErrorCode } from "../protocol/errors.js"
+import { errorCatalog, type ErrorCode } from "../protocol/errors.js"
 
 /** How handling one message ended, before anything is sent. */
 export type Outcome =
   | { readonly _tag: "Succeeded"; readonly data: unknown }
-  | { readonly _tag: "Failed"; readonly code: OperationErrorCode | "deadline_exceeded"; readonly message: string }
-  | { readonly _tag: "Refused"; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly code: Exclude<ErrorCode, "bad_envelope" | "internal">; readonly message: string }
+  /** Not a request the node takes: a bad envelope (dead-lettered) or too large (not kept anywhere). */
+  | { readonly _tag: "Refused"; readonly code: "bad_envelope" | "too_large"; readonly reason: string }
   /** A bug: its cause goes to the node's log under `reference`; the caller gets the reference only. */
   | { readonly _tag: "Defect"; readonly reference: string; readonly cause: Cause.Cause<unknown> }
 
@@ -47,8 +48,8 @@ export const settlementOf = (outcome: Outcome, lineage: Lineage | undefined): Se
     }
     case "Refused":
       return {
-        reply: errorReply("bad_envelope", outcome.reason, lineage),
-        deadLetter: { code: "bad_envelope", reason: outcome.reason },
+        reply: errorReply(outcome.code, outcome.reason, lineage),
+        deadLetter: errorCatalog[outcome.code].disposition === "dead_letter" ? { code: outcome.code, reason: outcome.reason } : undefined,
         replaceBroker: false
       }
     case "Defect":

@@ -1,5 +1,6 @@
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Schedule, Stream, SubscriptionRef } from "effect"
 import { cappedExponential } from "../kernel/backoff.js"
+import { recordPool, recordRestart } from "../telemetry/metrics.js"
 import { runBroker, type BrokerSpec } from "./broker.js"
 
 export interface PoolStats {
@@ -73,8 +74,16 @@ export const BrokerPoolsLive = (specs: ReadonlyArray<BrokerSpec>, options: Super
       const state = yield* SubscriptionRef.make<ReadonlyArray<PoolStats>>(
         specs.map((spec) => ({ type: spec.type, instances: spec.instances, consuming: 0, restarts: 0, restartDelaysMs: [] }))
       )
+      for (const spec of specs) recordPool(spec.type, { instances: spec.instances, consuming: 0, prefetch: spec.prefetch })
       for (const [index, spec] of specs.entries()) {
-        const update: Update = (f) => SubscriptionRef.update(state, (all) => all.map((stats, i) => (i === index ? f(stats) : stats)))
+        const update: Update = (f) =>
+          SubscriptionRef.modify(state, (all) => {
+            const next = all.map((stats, i) => (i === index ? f(stats) : stats))
+            const stats = next[index]!
+            recordPool(spec.type, { instances: stats.instances, consuming: stats.consuming, prefetch: spec.prefetch })
+            if (stats.restarts > all[index]!.restarts) recordRestart(spec.type)
+            return [undefined, next]
+          })
         for (let instance = 1; instance <= spec.instances; instance++) {
           yield* Effect.forkScoped(supervise(spec, instance, update, options))
         }

@@ -64,10 +64,15 @@ const isDirectReplyTo = (replyTo: string) => replyTo.startsWith("amq.rabbitmq.re
  * per request (BENCHMARKS.md).
  */
 export const makeSettler = (options: { readonly brokerType: string; readonly deadLetterExchange: string }) => {
-  const replyOptions = (ingress: Accepted | Refused): Options.Publish => ({
+  /** The reply's trace context: its own span's when the node traces, else the request's traceparent echoed. */
+  const replyOptions = (ingress: Accepted | Refused, traceHeaders: Record<string, string> | undefined): Options.Publish => ({
     contentType: "application/json",
     ...(ingress.correlationId === undefined ? {} : { correlationId: ingress.correlationId }),
-    ...(ingress.traceparent === undefined ? {} : { headers: { traceparent: ingress.traceparent } })
+    ...(traceHeaders !== undefined
+      ? { headers: traceHeaders }
+      : ingress.traceparent === undefined
+      ? {}
+      : { headers: { traceparent: ingress.traceparent } })
   })
   const lineageOf = (ingress: Accepted | Refused) => (ingress._tag === "Accepted" ? ingress.request.lineage : ingress.lineage)
 
@@ -92,6 +97,7 @@ export const makeSettler = (options: { readonly brokerType: string; readonly dea
     message: ConsumeMessage,
     ingress: Accepted | Refused,
     outcome: Outcome,
+    traceHeaders: Record<string, string> | undefined,
     done: (settled: Settled, outcome: Outcome) => void
   ): void => {
     const prepared = prepare(ingress, outcome)
@@ -119,8 +125,8 @@ export const makeSettler = (options: { readonly brokerType: string; readonly dea
       if (replyTo === undefined) return ack()
       const confirm = !isDirectReplyTo(replyTo) && (ingress._tag === "Refused" || ingress.persistent)
       try {
-        if (confirm) confirms.publish("", replyTo, body, { ...replyOptions(ingress), persistent: true }, confirmed(ack))
-        else channel.publish("", replyTo, body, replyOptions(ingress))
+        if (confirm) confirms.publish("", replyTo, body, { ...replyOptions(ingress, traceHeaders), persistent: true }, confirmed(ack))
+        else channel.publish("", replyTo, body, replyOptions(ingress, traceHeaders))
       } catch (thrown) {
         return giveUp(thrown)
       }

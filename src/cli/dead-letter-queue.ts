@@ -1,7 +1,7 @@
-import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage } from "amqplib"
+import type { Channel, ConfirmChannel, ConsumeMessage, GetMessage, Options } from "amqplib"
 import { Effect, Schema } from "effect"
 import { reasonOf } from "../kernel/errors.js"
-import { EVENTS_EXCHANGE } from "../protocol/routing.js"
+import { DIRECT_REPLY_TO, EVENTS_EXCHANGE } from "../protocol/routing.js"
 import { channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
 import { openConnection, rabbitMqTarget, type RabbitMqConfig } from "../transport/connect.js"
 import { brokerQueues } from "../transport/topology.js"
@@ -9,9 +9,6 @@ import { decodeDeadLetter, replayProperties, type DeadLetter } from "./dead-lett
 
 /** A dead-letter operation that could not be done; `message` is the one line the operator reads. */
 export class DlqError extends Schema.TaggedError<DlqError>()("DlqError", { message: Schema.String }) {}
-
-/** RabbitMQ's direct reply-to: replies to a replay come back to this session's own channel. */
-const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 /**
  * One look at a broker type's dead-letter queue, for as long as the scope lasts. Messages are read
@@ -68,9 +65,14 @@ export const openDeadLetterQueue = (config: RabbitMqConfig, brokerType: string, 
      * A publisher of replays: each dead letter goes to beds.events with its original routing key and
      * properties (replayProperties), mandatory and confirmed, one at a time, so a return (no queue is
      * bound to that key) is known to be this message's before its confirm arrives. With `replyHere`
-     * each replyTo is this session's direct reply-to, and `onReply` gets the replies.
+     * each replyTo is this session's direct reply-to, and `onReply` gets the replies. `sign` gives
+     * the properties it goes out with, signed again (cli/resign.ts).
      */
-    const replayer = (replay: { readonly replyHere: boolean; readonly onReply: (message: ConsumeMessage) => void }) =>
+    const replayer = (replay: {
+      readonly replyHere: boolean
+      readonly onReply: (message: ConsumeMessage) => void
+      readonly sign: (letter: DeadLetter, properties: Options.Publish) => Options.Publish
+    }) =>
       Effect.gen(function*() {
         const confirms: ConfirmChannel = yield* openConfirmChannel(connection).pipe(Effect.mapError(failed("opening a channel for")))
         let returned = false
@@ -92,7 +94,7 @@ export const openDeadLetterQueue = (config: RabbitMqConfig, brokerType: string, 
           Effect.async<Replayed, DlqError>((resume) => {
             returned = false
             const properties = replayProperties(letter.message.properties)
-            const sent = replay.replyHere ? { ...properties, replyTo: DIRECT_REPLY_TO } : properties
+            const sent = replay.sign(letter, replay.replyHere ? { ...properties, replyTo: DIRECT_REPLY_TO } : properties)
             try {
               confirms.publish(EVENTS_EXCHANGE, letter.routingKey, letter.message.content, sent, (error) =>
                 resume(

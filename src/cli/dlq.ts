@@ -1,6 +1,6 @@
 import { Args, Command, Options, Prompt } from "@effect/cli"
 import { FileSystem, Path, Terminal } from "@effect/platform"
-import type { ConsumeMessage } from "amqplib"
+import type { ConsumeMessage, Options as AmqpOptions } from "amqplib"
 import { Clock, Console, Effect, Either, Option, Schema } from "effect"
 import { loadConfig } from "../config/load.js"
 import { BrokerType, type BedsConfig } from "../config/schema.js"
@@ -9,6 +9,7 @@ import { Reply } from "../protocol/envelope.js"
 import { LetterRefFromString, matchesFilter, matchesRef, type DeadLetter, type LetterFilter, type LetterRef } from "./dead-letter.js"
 import { DlqError, openDeadLetterQueue, type DeadLetterQueue, type Replayed } from "./dead-letter-queue.js"
 import { jsonLine, listLines, showLines } from "./render.js"
+import { resignReplay } from "./resign.js"
 
 const type = Options.choice("type", BrokerType.literals).pipe(
   Options.withDescription("the broker type whose dead-letter queue (beds.{type}.dlq) to work on, e.g. wBroker")
@@ -115,11 +116,17 @@ const replay = (variables: Readonly<Record<string, string | undefined>>) =>
       Options.withDescription("with --reply-here: how long to wait for the replies")
     )
   }, (args) =>
-    withQueue(variables, args.type, (dlq) =>
+    withQueue(variables, args.type, (dlq, config) =>
       Effect.gen(function*() {
         const chosen = yield* select(yield* dlq.read(args.limit), args.refs, args.all, args, "replay")
         const replies = new Map<string, ConsumeMessage>()
-        const publish = yield* dlq.replayer({ replyHere: args.replyHere, onReply: (message) => replies.set(message.properties.correlationId, message) })
+        const notResigned: Array<string> = []
+        const sign = (letter: DeadLetter, properties: AmqpOptions.Publish) => {
+          const resigned = resignReplay(config.trust.keys, { routingKey: letter.routingKey, ...letter.message }, properties, Date.now())
+          if (resigned._tag === "NotResigned") notResigned.push(`#${letter.position} ${letter.id} replayed as it was signed: ${resigned.reason}; a node will refuse it`)
+          return resigned.properties
+        }
+        const publish = yield* dlq.replayer({ replyHere: args.replyHere, onReply: (message) => replies.set(message.properties.correlationId, message), sign })
         const published: Array<Extract<Replayed, { _tag: "Published" }>> = []
         let unroutable = 0
         for (const letter of chosen) {
@@ -133,6 +140,7 @@ const replay = (variables: Readonly<Record<string, string | undefined>>) =>
           yield* dlq.remove([letter])
           published.push(replayed)
           yield* Console.log(`replayed #${letter.position} ${letter.id} -> ${letter.routingKey}`)
+          for (const warning of notResigned.splice(0)) yield* Console.error(`warning: ${warning}`)
         }
         yield* dlq.settled
         yield* Console.log(`replayed ${published.length} of ${chosen.length} chosen; ${dlq.messageCount - published.length} left in ${dlq.queue}`)

@@ -1,5 +1,5 @@
 import type { Channel, ConfirmChannel, Message } from "amqplib"
-import { Cause, Context, Effect, Either, Exit, Layer, Schema } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer, Redacted, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Environment } from "../config/schema.js"
 import { PROTOCOL_VERSION, Reply, type Caller, type Lineage, type Request } from "../protocol/envelope.js"
@@ -8,7 +8,10 @@ import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from 
 import { reasonOf } from "../kernel/errors.js"
 import type { RabbitMqConfig } from "../transport/connect.js"
 import { AmqpConnection, makeAmqpConnection } from "../transport/connection.js"
-import { EVENTS_EXCHANGE } from "../protocol/routing.js"
+import { DIRECT_REPLY_TO, EVENTS_EXCHANGE, SENT_AT_HEADER } from "../protocol/routing.js"
+import { signatureHeaders } from "../protocol/signature.js"
+import { contextOfHeaders, endSpan, headersOfContext, SpanKind, startSpan } from "../telemetry/tracing.js"
+import type { Tracer } from "@opentelemetry/api"
 
 /** No reply within the request's timeout. The request may still run: retry with the same idempotencyKey. */
 export class ClientTimeout extends Schema.TaggedError<ClientTimeout>()("ClientTimeout", {
@@ -55,6 +58,14 @@ export interface RequestOptions {
 
 export interface BedsClientOptions {
   readonly rabbitmq: RabbitMqConfig
+  /** Traces each request (a producer span; the request carries its context). Default: none. */
+  readonly tracer?: Tracer
+  /**
+   * The producer key each request is signed with (docs/protocol.md, Trust): the node trusts a
+   * request's caller only when a key it knows vouches for it. Unset: requests go unsigned, which
+   * only a node with trust.anonymous on accepts (and runs with no caller).
+   */
+  readonly signing?: { readonly keyId: string; readonly secret: Redacted.Redacted<string> }
   /** Names the client in its event ids: `{clientId}.{env}.{uuid}`. */
   readonly clientId: string
   readonly env: Environment
@@ -71,7 +82,6 @@ export class BedsClient extends Context.Tag("beds/BedsClient")<BedsClient, {
   readonly send: (options: RequestOptions, done: (result: Exit.Exit<Reply, ClientError>) => void) => () => void
 }>() {}
 
-const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(Reply))
 
 interface Pending {
@@ -95,6 +105,9 @@ interface Session {
 export const makeBedsClient = (options: BedsClientOptions) =>
   Effect.gen(function*() {
     const amqp = yield* AmqpConnection
+    const tracer = options.tracer
+    const signing = options.signing
+    const signingSecret = signing === undefined ? undefined : Redacted.value(signing.secret)
     const pending = new Map<string, Pending>()
     let session: Session | undefined
     // Sends made while there is no session, run when one opens (or dropped once timed out).
@@ -212,15 +225,44 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
         ...(request.caller === undefined ? {} : { caller: request.caller })
       }
+      const key = routingKey(route, request.template, request.op)
+      // Traced: a producer span from the publish to the reply; the request carries its W3C context.
+      const traced = tracer === undefined ? undefined : startSpan(tracer, `send ${key}`, SpanKind.PRODUCER, {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": EVENTS_EXCHANGE,
+        "messaging.rabbitmq.destination.routing_key": key,
+        "messaging.message.id": eventId,
+        "messaging.message.conversation_id": correlationId
+      }, contextOfHeaders(request.traceparent === undefined ? undefined : { traceparent: request.traceparent }))
+      const finish = traced === undefined ? done : (result: Exit.Exit<Reply, ClientError>) => {
+        endSpan(traced.span, Exit.isSuccess(result) ? (result.value.status === "error" ? result.value.error.code : undefined) : "client_error")
+        done(result)
+      }
+      const traceHeaders = traced !== undefined
+        ? headersOfContext(traced.context)
+        : request.traceparent === undefined
+        ? {}
+        : { traceparent: request.traceparent }
       // The timer also covers the wait for a session while disconnected.
       const timer = setTimeout(() => complete(correlationId, Exit.fail(new ClientTimeout({ correlationId, timeoutMs }))), timeoutMs)
-      pending.set(correlationId, { done, timer })
+      pending.set(correlationId, { done: finish, timer })
 
+      const signatureOf = (signedAt: number, body: Buffer) =>
+        signing === undefined || signingSecret === undefined ? undefined : signatureHeaders(signingSecret, {
+          keyId: signing.keyId,
+          signedAt,
+          exchange: EVENTS_EXCHANGE,
+          routingKey: key,
+          correlationId,
+          replyTo: DIRECT_REPLY_TO,
+          body
+        })
       const publish = () => {
         const current = session
         if (!pending.has(correlationId) || current === undefined) return
-        const key = routingKey(route, request.template, request.op)
         const content = Buffer.from(JSON.stringify(envelope))
+        const sentAt = Date.now()
         const properties = {
           correlationId,
           replyTo: DIRECT_REPLY_TO,
@@ -228,7 +270,8 @@ export const makeBedsClient = (options: BedsClientOptions) =>
           contentType: "application/json",
           persistent: reliable,
           mandatory: true,
-          ...(request.traceparent === undefined ? {} : { headers: { traceparent: request.traceparent } })
+          // The publish time, for the node's message-age metric; the signature over what the node acts on.
+          headers: { ...traceHeaders, [SENT_AT_HEADER]: sentAt, ...signatureOf(sentAt, content) }
         }
         try {
           if (reliable) {

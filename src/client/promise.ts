@@ -1,3 +1,4 @@
+import type { Tracer } from "@opentelemetry/api"
 import { Cause, Exit, ManagedRuntime, Redacted } from "effect"
 import type { Environment } from "../config/schema.js"
 import type { Reply } from "../protocol/envelope.js"
@@ -15,6 +16,10 @@ export interface BedsClientPromiseOptions {
   readonly env?: Environment
   /** Default per-request timeout (default 10 s). */
   readonly timeoutMs?: number
+  /** Traces each request with this OpenTelemetry tracer (a producer span; the request carries its context). */
+  readonly tracer?: Tracer
+  /** Signs each request with this producer key (docs/protocol.md, Trust); unset: unsigned requests. */
+  readonly signing?: { readonly keyId: string; readonly secret: string }
 }
 
 export interface BedsClientPromise {
@@ -39,7 +44,9 @@ export const connectBedsClient = async (options: BedsClientPromiseOptions): Prom
     },
     clientId: options.clientId,
     env: options.env ?? "dev",
-    defaultTimeoutMs: timeoutMs
+    defaultTimeoutMs: timeoutMs,
+    ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
+    ...(options.signing === undefined ? {} : { signing: { keyId: options.signing.keyId, secret: Redacted.make(options.signing.secret) } })
   }))
   const client = await runtime.runPromise(BedsClient)
   return {

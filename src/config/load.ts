@@ -58,8 +58,13 @@ export const loadConfig = Effect.fn("Config.load")(function*(source: ConfigSourc
       }
     })
   )
+  // Trust that prod never runs without: every caller vouched for (anonymous_in cannot name prod), every event signed.
+  if (source.env === "prod" && decoded.trust.node_key === undefined) {
+    return yield* new ConfigError({ message: `trust.node_key: missing in prod (the node signs its events on beds.logs with it); set it in ${envPath} or BEDS_TRUST__NODE_KEY` })
+  }
   return {
     ...decoded,
+    trust: { ...decoded.trust, anonymous: decoded.trust.anonymous_in.some((env) => env === source.env) },
     env: source.env,
     sources: [...fileLayers.map((layer) => layer.source), ...variableLayers.map((layer) => layer.source)]
   } satisfies BedsConfig as BedsConfig

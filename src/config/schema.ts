@@ -23,6 +23,12 @@ const IntegerSetting = Schema.Union(
 const intBetween = (min: number, max: number) =>
   IntegerSetting.pipe(Schema.filter((n) => (n >= min && n <= max) || `an integer from ${min} to ${max}`))
 
+/** A boolean from TOML, or "true"/"false" from a BEDS_* variable. */
+const BooleanSetting = Schema.Union(Schema.Boolean, Schema.transform(Schema.Literal("true", "false"), Schema.Boolean, {
+  decode: (text) => text === "true",
+  encode: (value) => (value ? "true" : "false")
+})).annotations({ identifier: "boolean" })
+
 const Port = intBetween(1, 65_535)
 const Host = Schema.NonEmptyTrimmedString.annotations({ identifier: "host name or address" })
 const NonEmpty = Schema.NonEmptyTrimmedString.annotations({ identifier: "non-empty string" })
@@ -31,7 +37,7 @@ const NonEmpty = Schema.NonEmptyTrimmedString.annotations({ identifier: "non-emp
 const Secret = Schema.Redacted(Schema.String)
 
 /** Keys whose values are secrets: error messages never echo what was found there. */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(["password", "secret_access_key", "uri"])
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["password", "secret_access_key", "uri", "secret"])
 
 const NodeSection = Schema.Struct({
   /** Names this node in event ids (`{node}.{env}.{uuid}`) and on every log line. */
@@ -169,11 +175,75 @@ const MetricsSection = Schema.Struct({
   interval_s: intBetween(0, 86_400)
 })
 
+/** A ratio from 0 to 1, from TOML (a number) or a BEDS_* variable (a string holding one). */
+const Ratio = Schema.Union(Schema.Number, Schema.NumberFromString).annotations({ identifier: "number" }).pipe(
+  Schema.filter((n) => (n >= 0 && n <= 1) || "a number from 0 to 1")
+)
+
+const TracingSection = Schema.Struct({
+  /** Off: no span is made on the message path at all. */
+  enabled: BooleanSetting,
+  /** Where spans go: an OTLP/HTTP traces endpoint (a collector, Jaeger, Tempo). */
+  endpoint: Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, { message: () => "an http:// or https:// URL" })),
+  /** Requests sampled when the caller did not decide (parent-based: a sampled parent is always followed). */
+  sample_ratio: Ratio
+})
+
+const ObservabilitySection = Schema.Struct({
+  /** The node's small HTTP server: /health/live, /health/ready, /metrics. 0 = off. */
+  http_port: intBetween(0, 65_535),
+  http_host: Host
+})
+
 const IdempotencySection = Schema.Struct({
   /** How long a mutation's outcome is kept for its repeats (redeliveries, resends with its key). */
   retention_h: intBetween(1, 24 * 366),
   /** Every this many seconds, each node removes records past their retention (0 = never). */
   sweep_interval_s: intBetween(0, 86_400)
+})
+
+const KeyId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.-]{1,64}$/, { message: () => "a key id: 1 to 64 of A-Z a-z 0-9 _ . -" }))
+
+/** A producer's key: the requests signed with it are that producer's, and the callers in them are vouched for. */
+const ProducerKey = Schema.Struct({
+  /** The application (producer) that holds it; a request's producer is in the node's logs and traces. */
+  producer: NonEmpty,
+  secret: Secret,
+  /** The roles a caller it vouches for may have; unset: any. A role beyond these is refused. */
+  roles: Schema.optional(Schema.Array(Schema.String.pipe(Schema.minLength(1)))),
+  /** Queues its requests may name as replyTo, besides direct reply-to: names starting with this. */
+  reply_prefix: Schema.optional(Schema.String.pipe(Schema.minLength(1)))
+})
+
+const TrustSection = Schema.Struct({
+  /**
+   * The environments whose nodes accept requests that carry no signature, as callers with no
+   * identity (they may run only operations open to "*"). dev and qa only: prod can never be one.
+   * A node that accepts them says so loudly at startup. The shipped beds.toml names dev.
+   */
+  anonymous_in: Schema.optionalWith(
+    Schema.Array(Schema.Literal("dev", "qa").annotations({ identifier: `"dev" or "qa" (never "prod")` })),
+    { default: () => [] }
+  ),
+  /** A signature older or newer than this is refused (a replay, or a producer whose clock is off). */
+  max_clock_skew_s: Schema.optionalWith(intBetween(1, 86_400), { default: () => 300 }),
+  /** Producers' keys, by key id (several per producer, for rotation). */
+  keys: Schema.optionalWith(Schema.Record({ key: KeyId, value: ProducerKey }), { default: () => ({}) }),
+  /** The nodes' own keys for events on beds.logs, by key id: a node accepts an event signed by any of them. */
+  node_keys: Schema.optionalWith(Schema.Record({ key: KeyId, value: Secret }), { default: () => ({}) }),
+  /** The node key this node signs its events with (one of node_keys). */
+  node_key: Schema.optional(KeyId)
+}).pipe(Schema.filter((trust) =>
+  trust.node_key === undefined || trust.node_key in trust.node_keys || `node_key "${trust.node_key}" is not one of node_keys`
+))
+
+const LimitsSection = Schema.Struct({
+  /** A request larger than this is refused before it is decoded (too_large). */
+  max_message_bytes: Schema.optionalWith(intBetween(256, 128 * 1024 * 1024), { default: () => 1024 * 1024 }),
+  /** Requests per second each caller (its producer key and caller id) may send on each route; 0 = no limit. */
+  requests_per_s: Schema.optionalWith(intBetween(0, 1_000_000), { default: () => 0 }),
+  /** Requests a caller may send at once above that rate. */
+  burst: Schema.optionalWith(intBetween(1, 1_000_000), { default: () => 100 })
 })
 
 const DeadLettersSection = Schema.Struct({
@@ -208,12 +278,20 @@ export const BedsConfigSchema = Schema.Struct({
     default: () => ({ directory: defaultTemplatesDirectory, schema_directory: defaultSchemaDirectory })
   }),
   metrics: Schema.optionalWith(MetricsSection, { default: () => ({ interval_s: 0 }) }),
-  dead_letters: Schema.optionalWith(DeadLettersSection, { default: () => ({ warn_length: 1_000, check_interval_s: 60 }) })
+  tracing: Schema.optionalWith(TracingSection, {
+    default: () => ({ enabled: false, endpoint: "http://127.0.0.1:4318/v1/traces", sample_ratio: 0.01 })
+  }),
+  observability: Schema.optionalWith(ObservabilitySection, { default: () => ({ http_port: 0, http_host: "127.0.0.1" }) }),
+  dead_letters: Schema.optionalWith(DeadLettersSection, { default: () => ({ warn_length: 1_000, check_interval_s: 60 }) }),
+  trust: Schema.optionalWith(TrustSection, { default: () => ({ anonymous_in: [], max_clock_skew_s: 300, keys: {}, node_keys: {} }) }),
+  limits: Schema.optionalWith(LimitsSection, { default: () => ({ max_message_bytes: 1024 * 1024, requests_per_s: 0, burst: 100 }) })
 })
 
 /** What the rest of the node reads: the decoded file tree plus the environment it was loaded for. */
-export interface BedsConfig extends Schema.Schema.Type<typeof BedsConfigSchema> {
+export interface BedsConfig extends Omit<Schema.Schema.Type<typeof BedsConfigSchema>, "trust"> {
   readonly env: Environment
+  /** As decoded, plus whether this node (its env one of anonymous_in) accepts unsigned requests. */
+  readonly trust: Schema.Schema.Type<typeof BedsConfigSchema>["trust"] & { readonly anonymous: boolean }
   /** The files and variables that were layered, in order, for the startup banner. */
   readonly sources: ReadonlyArray<string>
 }

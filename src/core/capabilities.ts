@@ -7,6 +7,7 @@ import { NotFound, type OperationError } from "../protocol/errors.js"
 import { auditKey, invalidationKey, journalKey } from "../protocol/routing.js"
 import type { Template } from "../templates/schema.js"
 import { LogPublisher } from "../transport/publisher.js"
+import type { DbCall } from "./instrument.js"
 import { ReadCache } from "./read-cache.js"
 
 export interface NodeIdentity {
@@ -25,7 +26,7 @@ const childLineage = (identity: NodeIdentity, parent: Lineage): Lineage => ({
  * The template capabilities the factory applies around the adapters, the same for every store:
  * the read cache, and after each write: cache invalidation (every node), audit and journal events.
  */
-export const makeCapabilities = (identity: NodeIdentity) =>
+export const makeCapabilities = (identity: NodeIdentity, dbCall: DbCall) =>
   Effect.gen(function*() {
     const publisher = yield* LogPublisher
     const cache = yield* ReadCache
@@ -37,7 +38,7 @@ export const makeCapabilities = (identity: NodeIdentity) =>
      */
     const fetch = (template: Template, call: CoreCall, adapter: NamasteCoreService): Effect.Effect<Row, OperationError> => {
       const key = call.values[template.key]
-      const load = Effect.flatMap(adapter.fetchRecords(call), (rows) =>
+      const load = Effect.flatMap(dbCall(template.adapter, call.object, "fetch", adapter.fetchRecords(call)), (rows) =>
         rows[0] === undefined
           ? Effect.fail(new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(key)}` }))
           : Effect.succeed(rows[0]))

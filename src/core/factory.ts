@@ -7,6 +7,7 @@ import { Conflict, Forbidden, NotFound, Unavailable, ValidationFailed, type Oper
 import { TemplateRegistry } from "../templates/registry.js"
 import { makeCapabilities, type NodeIdentity } from "./capabilities.js"
 import { Dispatch } from "./dispatch.js"
+import { makeDbCall } from "./instrument.js"
 import { onceOf } from "./once.js"
 
 /** A recorded caller error, as the error it was. */
@@ -30,12 +31,13 @@ const allowed = (allow: ReadonlyArray<string>, caller: Caller | undefined) =>
  * operation exist, the route matches the operation's kind, the caller may run it, the values come
  * in the part of the envelope the operation reads, and they decode with the template's Schema.
  */
-export const FactoryLive = (identity: NodeIdentity, options: { readonly idempotencyRetentionS: number }) => Layer.effect(
+export const FactoryLive = (identity: NodeIdentity, options: { readonly idempotencyRetentionS: number; readonly tracing: boolean }) => Layer.effect(
   Dispatch,
   Effect.gen(function*() {
     const registry = yield* TemplateRegistry
     const adapters = yield* Adapters
-    const capabilities = yield* makeCapabilities(identity)
+    const dbCall = makeDbCall(options.tracing)
+    const capabilities = yield* makeCapabilities(identity, dbCall)
     const retentionS = options.idempotencyRetentionS
     // Plain combinators, not a generator: this runs for every message, and a generator's
     // iteration was a measurable share of the node's CPU per request (BENCHMARKS.md).
@@ -67,7 +69,7 @@ export const FactoryLive = (identity: NodeIdentity, options: { readonly idempote
           // Returned as it is: a read-cache hit stays already done (the Dispatch port's fast path).
           return capabilities.fetch(template, call, adapter)
         case undefined:
-          if (operation.kind === "read") return adapter.readNamed(call)
+          if (operation.kind === "read") return dbCall(template.adapter, call.object, "read", adapter.readNamed(call))
           return write(request, call, operation.op, "named", adapter)
         default:
           return write(request, call, operation.op, operation.standard, adapter)
@@ -84,7 +86,7 @@ export const FactoryLive = (identity: NodeIdentity, options: { readonly idempote
       const { template } = call
       const before = template.capabilities.journal && (kind === "update" || kind === "delete") ? template.operations.fetch?.object : undefined
       const once = onceOf(request, template.name, op, call.values, retentionS)
-      return adapter.write(call, kind, once, { before }).pipe(
+      return dbCall(template.adapter, call.object, kind, adapter.write(call, kind, once, { before })).pipe(
         Effect.flatMap((written) => {
           const { recorded } = written
           if (!recorded.ok) return Effect.fail(errorOf(recorded))

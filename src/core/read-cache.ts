@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { recordCacheHit, recordCacheInvalidation, recordCacheMiss } from "../telemetry/metrics.js"
 
 /** Most entries kept per template; the oldest goes first. */
 const CAPACITY = 10_000
@@ -35,7 +36,11 @@ export class ReadCache extends Effect.Service<ReadCache>()("beds/ReadCache", {
         const now = clock.unsafeCurrentTimeMillis()
         const cache = cacheOf(template)
         const hit = cache.entries.get(key)
-        if (hit !== undefined && hit.expiresAt > now) return Effect.succeed(hit.value as A)
+        if (hit !== undefined && hit.expiresAt > now) {
+          recordCacheHit(template)
+          return Effect.succeed(hit.value as A)
+        }
+        recordCacheMiss(template)
         const generation = cache.generation
         return Effect.tap(load, (value) => {
           if (cache.generation !== generation) return
@@ -44,7 +49,11 @@ export class ReadCache extends Effect.Service<ReadCache>()("beds/ReadCache", {
           cache.entries.set(key, { expiresAt: now + ttlMs, value })
         })
       },
-      invalidate: (template: string) => Effect.sync(() => clear(cacheOf(template))),
+      invalidate: (template: string) =>
+        Effect.sync(() => {
+          recordCacheInvalidation(template)
+          clear(cacheOf(template))
+        }),
       invalidateAll: Effect.sync(() => caches.forEach(clear))
     }
   })

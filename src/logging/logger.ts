@@ -40,7 +40,8 @@ const render = (value: unknown): string =>
 export const LoggingLive = (config: Pick<BedsConfig, "env" | "logging" | "node">) => {
   const identity = { node: config.node.id, env: config.env, role: config.node.role }
   const base = logFormatFor(config) === "json" ? Logger.jsonLogger : readableLogger
-  const logger = Logger.mapInputOptions(base, (options) => ({
+  // Lines written inside a span carry its traceId and spanId (log lines and traces side by side).
+  const logger = Logger.mapInputOptions(Logger.withSpanAnnotations(base), (options) => ({
     ...options,
     annotations: HashMap.union(HashMap.fromIterable(Object.entries(identity)), options.annotations)
   }))

@@ -3,9 +3,12 @@ import { Schema } from "effect"
 /** Stable error codes: clients branch on these, so a code never changes meaning. */
 export const ErrorCode = Schema.Literal(
   "bad_envelope",
+  "too_large",
+  "unauthenticated",
   "validation",
   "not_found",
   "forbidden",
+  "rate_limited",
   "conflict",
   "key_reused",
   "in_progress",
@@ -31,9 +34,27 @@ export interface CatalogEntry {
 /** The error catalog: one row per code, also published in docs/protocol.md. */
 export const errorCatalog: Readonly<Record<ErrorCode, CatalogEntry>> = {
   bad_envelope: { tag: "BadEnvelope", retryable: false, disposition: "dead_letter", meaning: "the message is not a v1 request envelope" },
+  too_large: {
+    tag: "TooLarge",
+    retryable: false,
+    disposition: "ack",
+    meaning: "the message is larger than the node takes (limits.max_message_bytes); refused before it was read"
+  },
+  unauthenticated: {
+    tag: "Unauthenticated",
+    retryable: false,
+    disposition: "ack",
+    meaning: "no producer vouched for the request: unsigned, an unknown key, a signature that does not match, or too old"
+  },
   validation: { tag: "ValidationFailed", retryable: false, disposition: "ack", meaning: "the request names a field or value the operation refuses" },
   not_found: { tag: "NotFound", retryable: false, disposition: "ack", meaning: "no such template, operation or record" },
   forbidden: { tag: "Forbidden", retryable: false, disposition: "ack", meaning: "the caller may not run this operation" },
+  rate_limited: {
+    tag: "RateLimited",
+    retryable: true,
+    disposition: "ack",
+    meaning: "the caller sent more requests on this route than limits.requests_per_s allows; resend later"
+  },
   conflict: { tag: "Conflict", retryable: false, disposition: "ack", meaning: "a stale version, a duplicate key" },
   key_reused: {
     tag: "KeyReused",

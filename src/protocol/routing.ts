@@ -31,5 +31,16 @@ export const invalidatedTemplate = (key: string): string | undefined =>
 export const auditKey = (template: string, op: string) => `audit.${template}.${op}`
 export const journalKey = (template: string, op: string) => `journal.${template}.${op}`
 
+/** A request header a publisher may set to its publish time (Unix ms): the node's message-age metric. */
+export const SENT_AT_HEADER = "x-beds-sent-at"
+
 /** W3C trace context header; an invalid value is ignored, as the spec asks. */
 export const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
+/** RabbitMQ's direct reply-to pseudo-queue: replies to a consumer on the requester's own channel. */
+export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+/** RabbitMQ rewrites direct reply-to on delivery (`amq.rabbitmq.reply-to.<token>`): the name as the publisher wrote it. */
+export const canonicalReplyTo = (replyTo: string) => (replyTo.startsWith(DIRECT_REPLY_TO) ? DIRECT_REPLY_TO : replyTo)
+
+export const isDirectReplyTo = (replyTo: string) => replyTo.startsWith(DIRECT_REPLY_TO)

@@ -6,6 +6,7 @@ import { DeadLetterWatchLive } from "../brokers/dead-letter-watch.js"
 import { MetricsLogLive } from "../brokers/metrics.js"
 import { BrokerPools, BrokerPoolsLive } from "../brokers/pool.js"
 import { roleBrokers } from "../config/roles.js"
+import { Trust } from "../config/trust.js"
 import type { BedsConfig } from "../config/schema.js"
 import { FactoryLive } from "../core/factory.js"
 import { IdempotencySweepLive } from "../core/sweep.js"
@@ -51,11 +52,12 @@ export const NodeLive = (config: BedsConfig, found: Found) =>
       restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
       restartMaxDelayMs: config.supervisor.restart_max_delay_ms
     })),
-    Layer.provide(FactoryLive({ node: config.node.id, env: config.env }, { idempotencyRetentionS: config.idempotency.retention_h * 3600 })),
+    Layer.provide(FactoryLive({ node: config.node.id, env: config.env }, { idempotencyRetentionS: config.idempotency.retention_h * 3600, tracing: config.tracing.enabled })),
     Layer.provideMerge(Layer.mergeAll(TemplateRegistryLive(found.templates), Layer.succeed(Adapters, found.adapters), LogPublisher.Default)),
     Layer.provideMerge(CacheInvalidation.Default),
+    Layer.provideMerge(Trust.layer(config)),
     Layer.provideMerge(ReadCache.Default),
-    Layer.provide(AmqpConnectionLive(config.rabbitmq, {
+    Layer.provideMerge(AmqpConnectionLive(config.rabbitmq, {
       name: `beds ${config.node.id} ${config.node.role}`,
       connectTimeoutMs: config.ipl.step_timeout_ms
     }))

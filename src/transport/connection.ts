@@ -2,6 +2,7 @@ import type { ChannelModel } from "amqplib"
 import { Context, Deferred, Effect, Exit, Layer, Option, Stream, SubscriptionRef } from "effect"
 import { cappedExponential } from "../kernel/backoff.js"
 import { reasonOf } from "../kernel/errors.js"
+import { recordConnection, recordReconnect } from "../telemetry/metrics.js"
 import { openConnection, rabbitMqTarget, type RabbitMqConfig } from "./connect.js"
 
 /**
@@ -18,6 +19,8 @@ export class AmqpConnection extends Context.Tag("beds/AmqpConnection")<AmqpConne
    * (RabbitMQ's own backoff applies) from a broker that failed on its own (its backoff applies).
    */
   readonly isLost: (connection: ChannelModel) => boolean
+  /** Whether a connection is open now (readiness). */
+  readonly connected: Effect.Effect<boolean>
 }>() {}
 
 export interface AmqpConnectionOptions {
@@ -50,8 +53,12 @@ export const makeAmqpConnection = (config: RabbitMqConfig, options: AmqpConnecti
       const connection = yield* openConnection(config, { name: options.name, timeoutMs: options.connectTimeoutMs })
       const closed = yield* watchClose(connection)
       yield* SubscriptionRef.set(state, Option.some(connection))
-      yield* Effect.logInfo(`rabbitmq connected (${target}, connection ${++connections})`)
-      const reason = yield* Deferred.await(closed).pipe(Effect.ensuring(SubscriptionRef.set(state, Option.none())))
+      recordConnection(options.name, true)
+      if (++connections > 1) recordReconnect(options.name)
+      yield* Effect.logInfo(`rabbitmq connected (${target}, connection ${connections})`)
+      const reason = yield* Deferred.await(closed).pipe(
+        Effect.ensuring(Effect.zipRight(SubscriptionRef.set(state, Option.none()), Effect.sync(() => recordConnection(options.name, false))))
+      )
       yield* Effect.logWarning(`rabbitmq connection lost: ${reason}; reconnecting`)
     }))
 
@@ -70,7 +77,8 @@ export const makeAmqpConnection = (config: RabbitMqConfig, options: AmqpConnecti
         // `changes` never ends while the service lives, so a head is always found.
         Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("connection state stream ended"), onSome: Effect.succeed }))
       ),
-      isLost: (connection) => lost.has(connection)
+      isLost: (connection) => lost.has(connection),
+      connected: Effect.map(SubscriptionRef.get(state), Option.isSome)
     })
   })
 

@@ -8,11 +8,13 @@ import type { BrokerSpec } from "../../src/brokers/broker.js"
 import { BrokerPools, BrokerPoolsLive } from "../../src/brokers/pool.js"
 import { BedsClient, BedsClientLive } from "../../src/client/client.js"
 import { Reply } from "../../src/protocol/envelope.js"
-import { EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
+import { DIRECT_REPLY_TO, EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
+import { TracingOff } from "../../src/telemetry/tracing.js"
 import { AmqpConnectionLive } from "../../src/transport/connection.js"
 import { brokerQueues } from "../../src/transport/topology.js"
 import { DispatchCalls, TestDispatchLive } from "../support/dispatch.js"
 import { closeConnectionsNamed, drainQueue, queueTypesOf, rabbitConfig, rawConnection, scopedVhost } from "../support/rabbit.js"
+import { replyPrefix, SignedTrust, signedHeaders } from "../support/trust.js"
 
 const TRANSIENT_RETRIES = 3
 const spec = (type: string, routes: ReadonlyArray<string>, sizing: { instances: number; prefetch: number }): BrokerSpec => ({
@@ -26,11 +28,17 @@ const spec = (type: string, routes: ReadonlyArray<string>, sizing: { instances: 
 const nodeName = (vhost: string) => `test node ${vhost}`
 
 /** Broker pools (test dispatch) and a client, both on this test's vhost. */
-const nodeLayer = (vhost: string, specs: ReadonlyArray<BrokerSpec>, supervisor = { restartBaseDelayMs: 20, restartMaxDelayMs: 200 }) =>
+const nodeLayer = (
+  vhost: string,
+  specs: ReadonlyArray<BrokerSpec>,
+  supervisor = { restartBaseDelayMs: 20, restartMaxDelayMs: 200 },
+  // Default: the in-process default (unsigned requests, as dev takes them).
+  trust: Layer.Layer<never> = Layer.empty
+) =>
   BrokerPoolsLive(specs, supervisor).pipe(
     Layer.provideMerge(TestDispatchLive),
     // Dead letters and reconnects are logged as warnings; these tests provoke hundreds of them.
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Error)),
+    Layer.provide(Layer.mergeAll(Logger.minimumLogLevel(LogLevel.Error), TracingOff, trust)),
     Layer.provide(AmqpConnectionLive(rabbitConfig(vhost), { name: nodeName(vhost), connectTimeoutMs: 5_000 }))
   )
 const clientLayer = (vhost: string) =>
@@ -55,10 +63,10 @@ const awaitReady = Effect.gen(function*() {
 const standardSpecs = [spec("rBroker", ["read"], { instances: 2, prefetch: 64 }), spec("wBroker", ["write"], { instances: 2, prefetch: 32 })]
 
 /** A vhost of the test's own, broker pools consuming on it, and a client: the usual start of a test. */
-const startNodeAndClient = (specs: ReadonlyArray<BrokerSpec> = standardSpecs) =>
+const startNodeAndClient = (specs: ReadonlyArray<BrokerSpec> = standardSpecs, trust: Layer.Layer<never> = Layer.empty) =>
   Effect.gen(function*() {
     const vhost = yield* scopedVhost
-    const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, specs), clientLayer(vhost)))
+    const context = yield* Layer.build(Layer.merge(nodeLayer(vhost, specs, undefined, trust), clientLayer(vhost)))
     const pools = yield* awaitReady.pipe(Effect.provide(context))
     return { vhost, context, pools, client: Context.get(context, BedsClient) }
   })
@@ -170,7 +178,8 @@ describe("the AMQP data path", () => {
       const { client, pools, vhost } = yield* startNodeAndClient()
       const raw = yield* rawConnection(vhost)
       const channel = yield* Effect.promise(() => raw.createChannel())
-      const { queue: replyQueue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true }))
+      // A refusal is answered only on direct reply-to (docs/protocol.md, Error catalog).
+      const replyQueue = DIRECT_REPLY_TO
       const replies = new Map<string, Array<Reply>>()
       const uncorrelated: Array<ConsumeMessage> = []
       yield* Effect.promise(() =>
@@ -249,21 +258,24 @@ describe("the AMQP data path", () => {
 
   it.scopedLive("a reliable request whose replyTo is a durable queue: each reply is stored there, persistent", () =>
     Effect.gen(function*() {
-      const { vhost } = yield* startNodeAndClient()
+      // Signed with a key whose reply_prefix names that queue: only then may a request name it.
+      const { vhost } = yield* startNodeAndClient(standardSpecs, SignedTrust)
       const raw = yield* rawConnection(vhost)
       const channel = yield* Effect.promise(() => raw.createConfirmChannel())
-      const replyQueue = `replies.${randomUUID()}`
+      const replyQueue = `${replyPrefix}${randomUUID()}`
       yield* Effect.promise(() => channel.assertQueue(replyQueue, { durable: true }))
       const requests = Array.from({ length: 20 }, (_, i) => ({
         correlationId: randomUUID(),
         body: { version: 1, template: "echo", op: "create", data: { i }, lineage: { eventId: `testclient.dev.${randomUUID()}`, parentId: "", depth: 0 } }
       }))
       for (const request of requests) {
-        channel.publish(EVENTS_EXCHANGE, "write.echo.create", Buffer.from(JSON.stringify(request.body)), {
+        const body = Buffer.from(JSON.stringify(request.body))
+        channel.publish(EVENTS_EXCHANGE, "write.echo.create", body, {
           correlationId: request.correlationId,
           replyTo: replyQueue,
           contentType: "application/json",
-          persistent: true
+          persistent: true,
+          headers: signedHeaders("write.echo.create", request.correlationId, replyQueue, body)
         })
       }
       yield* Effect.promise(() => channel.waitForConfirms())
@@ -336,7 +348,7 @@ describe("the AMQP data path", () => {
       const vhost = yield* scopedVhost
       const raw = yield* rawConnection(vhost)
       const channel = yield* Effect.promise(() => raw.createChannel())
-      const { queue: replyQueue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true }))
+      const replyQueue = DIRECT_REPLY_TO
       const returned: Array<unknown> = []
       channel.on("return", (message) => returned.push(message))
       let answered = 0

@@ -9,7 +9,7 @@ import { addDatabase, uniqueName } from "../../scripts/local-services.mjs"
 import { DeadLetterWatchLive } from "../../src/brokers/dead-letter-watch.js"
 import { loadConfig } from "../../src/config/load.js"
 import type { Reply } from "../../src/protocol/envelope.js"
-import { EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
+import { DIRECT_REPLY_TO, EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
 import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
 import { loadTemplates } from "../../src/templates/load.js"
 import { AmqpConnectionLive } from "../../src/transport/connection.js"
@@ -18,6 +18,7 @@ import { fixtures, startFixtureNodes } from "../support/fixture-node.js"
 import { repoRoot, serviceOverrides, writeConfigDir } from "../support/node-process.js"
 import { rabbitConfig, rawConnection, scopedVhost } from "../support/rabbit.js"
 import { testServices } from "../support/services.js"
+import { replyPrefix, signedHeaders, trustTable } from "../support/trust.js"
 
 const services = testServices()
 const DLQ = "beds.wBroker.dlq"
@@ -42,7 +43,9 @@ const setUp = Effect.gen(function*() {
         ...overrides,
         rabbitmq: { ...overrides.rabbitmq, vhost },
         mariadb: { master: { ...overrides.mariadb.master, database } },
-        dead_letters: { warn_length: 1 }
+        dead_letters: { warn_length: 1 },
+        // Signed requests only: a replay is signed again by `beds` (with the key that signed it), from this config.
+        trust: trustTable
       }
     })
   )
@@ -61,13 +64,16 @@ const setUp = Effect.gen(function*() {
   )
   const raw = yield* rawConnection(vhost)
   const channel = yield* Effect.promise(() => raw.createConfirmChannel())
-  const { queue: replyQueue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true }))
+  // A reply queue the tests' producer key may name, and direct reply-to (where refusals are answered).
+  const { queue: replyQueue } = yield* Effect.promise(() => channel.assertQueue(`${replyPrefix}${randomUUID()}`, { exclusive: true }))
   const replies: Array<{ correlationId: string; reply: Reply }> = []
-  yield* Effect.promise(() =>
-    channel.consume(replyQueue, (message) => {
-      if (message !== null) replies.push({ correlationId: String(message.properties.correlationId), reply: JSON.parse(message.content.toString()) as Reply })
-    }, { noAck: true })
-  )
+  for (const queue of [replyQueue, DIRECT_REPLY_TO]) {
+    yield* Effect.promise(() =>
+      channel.consume(queue, (message) => {
+        if (message !== null) replies.push({ correlationId: String(message.properties.correlationId), reply: JSON.parse(message.content.toString()) as Reply })
+      }, { noAck: true })
+    )
+  }
   const cli = (...args: ReadonlyArray<string>) => Effect.promise(() => runCli(args, { BEDS_CONFIG_DIR: configDir, BEDS_ENV: "dev" }))
   const dlqLength = Effect.promise(() => channel.checkQueue(DLQ)).pipe(Effect.map((queue) => queue.messageCount))
   const waitFor = <A>(check: Effect.Effect<A | undefined>, what: string) =>
@@ -101,7 +107,8 @@ describe("dead-letter operations: beds dlq list, show, replay, purge", () => {
         replyTo: replyQueue,
         messageId: eventId,
         contentType: "application/json",
-        persistent: true
+        persistent: true,
+        headers: signedHeaders("write.contract_rel.create", "poisoned-1", replyQueue, envelope)
       }
       channel.publish(EVENTS_EXCHANGE, "write.contract_rel.create", envelope, properties)
       const first = yield* waitFor(Effect.sync(() => replies[0]), "the poisoned write's reply")
@@ -137,7 +144,7 @@ describe("dead-letter operations: beds dlq list, show, replay, purge", () => {
           new Promise<void>((resolve, reject) =>
             channel.publish("beds.wBroker.dlx", "write.contract_rel.create", envelope, {
               ...properties,
-              headers: { "x-beds-code": "unavailable", "x-beds-reason": `mariadb: connection lost (copy ${copy})`, "x-beds-broker": "wBroker", "x-beds-time": Date.now() }
+              headers: { ...properties.headers, "x-beds-code": "unavailable", "x-beds-reason": `mariadb: connection lost (copy ${copy})`, "x-beds-broker": "wBroker", "x-beds-time": Date.now() }
             }, (error) => (error ? reject(error) : resolve())))
         )
       }
@@ -155,8 +162,8 @@ describe("dead-letter operations: beds dlq list, show, replay, purge", () => {
 
       // Purge asks first: without --yes and no terminal it refuses; with --yes it removes only what is chosen.
       // Two dead letters, both bad_envelope: a body that is not JSON (answered), and one without a correlationId (not answerable).
-      channel.publish(EVENTS_EXCHANGE, "write.contract_rel.create", Buffer.from("not json"), { correlationId: "bad-1", replyTo: replyQueue })
-      channel.publish(EVENTS_EXCHANGE, "write.contract_rel.create", Buffer.from("{}"), { replyTo: replyQueue })
+      channel.publish(EVENTS_EXCHANGE, "write.contract_rel.create", Buffer.from("not json"), { correlationId: "bad-1", replyTo: DIRECT_REPLY_TO })
+      channel.publish(EVENTS_EXCHANGE, "write.contract_rel.create", Buffer.from("{}"), { replyTo: DIRECT_REPLY_TO })
       yield* waitFor(Effect.map(dlqLength, (n) => (n === 2 ? n : undefined)), "two dead letters")
       expect(replies.slice(2).map((r) => r.reply)).toMatchObject([{ status: "error", error: { code: "bad_envelope" } }])
 

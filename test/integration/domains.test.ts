@@ -6,6 +6,7 @@ import { promisify } from "node:util"
 import { afterEach, describe, expect, it } from "vitest"
 import { addVhost, uniqueName } from "../../scripts/local-services.mjs"
 import { connectBedsClient } from "../../src/client/promise.js"
+import { trustTable } from "../support/trust.js"
 import { repoRoot, serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
 import { notesSchema, notesTemplate } from "../support/notes-domain.js"
 import { testServices } from "../support/services.js"
@@ -74,7 +75,7 @@ describe("domains are files", () => {
     await writeFile(path.join(dirs.templates, "notes.toml"), notesTemplate.replace(/nte_/g, "nte_missing_"))
     const overrides = serviceOverrides(services, "domains2")
     const withDirs = { ...overrides, templates: { directory: dirs.templates, schema_directory: dirs.schema } }
-    const configDir = await writeConfigDir({ "env_dev.toml": withDirs, "env_prod.toml": withDirs })
+    const configDir = await writeConfigDir({ "env_dev.toml": withDirs, "env_prod.toml": { ...withDirs, trust: trustTable } })
 
     const prod = startNode(["--check"], { BEDS_CONFIG_DIR: configDir, BEDS_ENV: "prod" })
     expect(await prod.exited(30_000)).toBe(1)

@@ -3,10 +3,11 @@ import type { ConsumeMessage } from "amqplib"
 import { Effect, Schedule } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import type { Reply } from "../../src/protocol/envelope.js"
-import { EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
+import { DIRECT_REPLY_TO, EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
 import type { Template } from "../../src/templates/schema.js"
 import { fixtureNodeConfig, startFixtureNodes } from "../support/fixture-node.js"
 import { rawConnection, scopedVhost } from "../support/rabbit.js"
+import { signedHeaders } from "../support/trust.js"
 
 /** Two real nodes serving one adapter's contract template on this test's vhost, a client, and a raw channel. */
 const startTwoNodes = (adapter: Template["adapter"]) =>
@@ -54,9 +55,8 @@ describe.each(["mariadb", "mongodb", "dynamodb"] as const)("exactly once on %s (
       const { client, template, vhost } = yield* startTwoNodes(adapter)
       const raw = yield* rawConnection(vhost)
       const channel = yield* Effect.promise(() => raw.createChannel())
-      const { queue } = yield* Effect.promise(() => channel.assertQueue("", { exclusive: true }))
       const replies: Array<Reply> = []
-      yield* Effect.promise(() => channel.consume(queue, (message: ConsumeMessage | null) => {
+      yield* Effect.promise(() => channel.consume(DIRECT_REPLY_TO, (message: ConsumeMessage | null) => {
         if (message !== null) replies.push(JSON.parse(message.content.toString()) as Reply)
       }, { noAck: true }))
       const id = freshId()
@@ -67,12 +67,15 @@ describe.each(["mariadb", "mongodb", "dynamodb"] as const)("exactly once on %s (
         data: { id, title: "redelivered" },
         lineage: { eventId: `oncetest.dev.${randomUUID()}`, parentId: "", depth: 0 }
       }))
+      // Two copies of the one envelope, each signed by the producer (the same request sent twice).
       for (const copy of [1, 2]) {
-        channel.publish(EVENTS_EXCHANGE, `write.${template.name}.create`, envelope, {
+        const key = `write.${template.name}.create`
+        channel.publish(EVENTS_EXCHANGE, key, envelope, {
           correlationId: `copy-${copy}`,
-          replyTo: queue,
+          replyTo: DIRECT_REPLY_TO,
           contentType: "application/json",
-          persistent: true
+          persistent: true,
+          headers: signedHeaders(key, `copy-${copy}`, DIRECT_REPLY_TO, envelope)
         })
       }
       yield* Effect.sync(() => replies.length).pipe(

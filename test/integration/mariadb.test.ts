@@ -3,6 +3,7 @@ import { Context, Effect, Layer, Logger, LogLevel, Schedule } from "effect"
 import { BrokerPools, BrokerPoolsLive } from "../../src/brokers/pool.js"
 import { BedsClient, BedsClientLive } from "../../src/client/client.js"
 import type { Reply } from "../../src/protocol/envelope.js"
+import { TracingOff } from "../../src/telemetry/tracing.js"
 import { AmqpConnectionLive } from "../../src/transport/connection.js"
 import { NodeContext } from "@effect/platform-node"
 import mysql from "mysql2/promise"
@@ -15,6 +16,7 @@ import { repoRoot } from "../support/node-process.js"
 import { applyShippedMariaDbSchema, factoryLayer, mariaDbEndpoint, shippedTemplates } from "../support/templates.js"
 import { rabbitConfig, scopedVhost } from "../support/rabbit.js"
 import { testServices } from "../support/services.js"
+import { signing, SignedTrust } from "../support/trust.js"
 
 const services = testServices()
 const specs = [
@@ -28,9 +30,11 @@ const start = Effect.gen(function*() {
   const node = BrokerPoolsLive(specs, { restartBaseDelayMs: 20, restartMaxDelayMs: 200 }).pipe(
     Layer.provide(factoryLayer(services)),
     Layer.provide(AmqpConnectionLive(rabbitConfig(vhost), { name: `maria ${vhost}`, connectTimeoutMs: 5_000 })),
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
+    Layer.provide(Layer.mergeAll(Logger.minimumLogLevel(LogLevel.Error), TracingOff, SignedTrust))
   )
-  const context = yield* Layer.build(Layer.merge(node, BedsClientLive({ rabbitmq: rabbitConfig(vhost), clientId: "mariatest", env: "dev", defaultTimeoutMs: 10_000 })))
+  const context = yield* Layer.build(
+    Layer.merge(node, BedsClientLive({ rabbitmq: rabbitConfig(vhost), clientId: "mariatest", env: "dev", defaultTimeoutMs: 10_000, signing }))
+  )
   const pools = Context.get(context, BrokerPools)
   yield* pools.stats.pipe(
     Effect.filterOrFail((stats) => stats.every((s) => s.consuming === s.instances), () => "not yet"),

@@ -2,6 +2,7 @@ import amqp from "amqplib"
 import { randomUUID } from "node:crypto"
 import { describe, expect, it, onTestFinished } from "vitest"
 import { addVhost, freePort, uniqueName } from "../../scripts/local-services.mjs"
+import { trustTable } from "../support/trust.js"
 import { serviceOverrides, startNode, writeConfigDir } from "../support/node-process.js"
 import { testServices } from "../support/services.js"
 
@@ -23,7 +24,7 @@ describe("node dist/main.js", () => {
 
   it("in prod, a closed RabbitMQ port ends the boot at once with the step and host:port", async () => {
     const closedPort = await freePort()
-    const configDir = await writeConfigDir({ "env_prod.toml": serviceOverrides(services, "prod1") })
+    const configDir = await writeConfigDir({ "env_prod.toml": { ...serviceOverrides(services, "prod1"), trust: trustTable } })
     const node = startNode(["--check"], {
       BEDS_CONFIG_DIR: configDir,
       BEDS_ENV: "prod",
@@ -86,7 +87,7 @@ describe("node dist/main.js", () => {
     const connection = await amqp.connect({ hostname: "127.0.0.1", username: "guest", password: "guest", vhost })
     onTestFinished(() => connection.close())
     const channel = await connection.createChannel()
-    const { queue: replyQueue } = await channel.assertQueue("", { exclusive: true })
+    const replyQueue = "amq.rabbitmq.reply-to" // dev takes unsigned requests, answered on direct reply-to only
     const returned: Array<string> = []
     const answered: Array<string> = []
     channel.on("return", (message: amqp.Message) => returned.push(message.fields.routingKey))

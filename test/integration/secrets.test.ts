@@ -25,7 +25,9 @@ describe("secrets never reach a log line or a reply", () => {
       producer: secret("web"),
       mariadb: secret("mdb"),
       mongodb: secret("mongo"),
-      dynamodb: secret("dyn")
+      dynamodb: secret("dyn"),
+      signing: secret("sign"),
+      nodeKey: secret("node")
     }
 
     // RabbitMQ: the node, operator and producer users of the least-privilege layout, on a vhost of the test's own.
@@ -61,10 +63,13 @@ describe("secrets never reach a log line or a reply", () => {
         mariadb: { master: { ...overrides.mariadb.master, username: mariadbUser, password: secrets.mariadb } },
         dynamodb: { ...overrides.dynamodb, access_key_id: "beds-test", secret_access_key: secrets.dynamodb },
         // The sessions domain (DynamoDB) is on the session route: served here by the write pool.
-        brokers: { wBroker: { routes: ["write", "session"] }, sBroker: { routes: [] } }
+        brokers: { wBroker: { routes: ["write", "session"] }, sBroker: { routes: [] } },
+        // Signed requests only, and signed events; both secrets from the environment.
+        trust: { anonymous_in: [], keys: { web_1: { producer: "web" } }, node_key: "nodes_1" }
       }
     })
-    const node = startNode([], { BEDS_CONFIG_DIR: configDir, BEDS_RABBITMQ__PASSWORD: secrets.rabbitmq, BEDS_MONGODB__URI: mongoUri })
+    const trustEnv = { BEDS_TRUST__KEYS__WEB_1__SECRET: secrets.signing, BEDS_TRUST__NODE_KEYS__NODES_1: secrets.nodeKey }
+    const node = startNode([], { BEDS_CONFIG_DIR: configDir, BEDS_RABBITMQ__PASSWORD: secrets.rabbitmq, BEDS_MONGODB__URI: mongoUri, ...trustEnv })
     onTestFinished(async () => {
       node.child.kill("SIGKILL")
       await node.exited(5_000)
@@ -73,7 +78,13 @@ describe("secrets never reach a log line or a reply", () => {
 
     // A request of each kind, on MariaDB and DynamoDB (create, fetch, update, a named read, delete),
     // one for MongoDB's domain (not served: its store refused the credentials), and error replies.
-    const client = await connectBedsClient({ vhost, username: names.web, password: secrets.producer, clientId: "secrets" })
+    const client = await connectBedsClient({
+      vhost,
+      username: names.web,
+      password: secrets.producer,
+      clientId: "secrets",
+      signing: { keyId: "web_1", secret: secrets.signing }
+    })
     onTestFinished(() => client.close())
     const replies: Array<string> = []
     const ask = async (request: RequestOptions) => {
@@ -88,7 +99,7 @@ describe("secrets never reach a log line or a reply", () => {
     expect(await ask({ template: "customers", op: "fetch", query: { id: customer.id } })).toMatchObject({ status: "ok" })
     expect(await ask({ template: "customers", op: "update", data: { id: customer.id, name: "Secret 2", version: customer.version } })).toMatchObject({ status: "ok" })
     expect(await ask({ template: "customers", op: "by_email", route: "read", query: { email } })).toMatchObject({ status: "ok" })
-    await ask({ template: "customers", op: "delete", query: { id: customer.id }, caller: { id: "ops", roles: ["admin"] } })
+    expect(await ask({ template: "customers", op: "delete", query: { id: customer.id }, caller: { id: "ops", roles: ["admin"] } })).toMatchObject({ status: "ok" })
     const session = `s${randomUUID().replaceAll("-", "")}`
     expect(await ask({ template: "sessions", op: "create", route: "session", data: { session_id: session, user_id: "u1" } })).toMatchObject({ status: "ok" })
     expect(await ask({ template: "sessions", op: "fetch", route: "session", query: { session_id: session } })).toMatchObject({ status: "ok" })
@@ -110,7 +121,13 @@ describe("secrets never reach a log line or a reply", () => {
     expect(replies.at(-1)).toMatch(/"code":"bad_envelope"/)
 
     // The operator looks at it with `beds dlq` (its own user and password, from the environment).
-    const operatorEnv = { BEDS_CONFIG_DIR: configDir, BEDS_RABBITMQ__USERNAME: names.operator, BEDS_RABBITMQ__PASSWORD: secrets.operator, BEDS_MONGODB__URI: mongoUri }
+    const operatorEnv = {
+      BEDS_CONFIG_DIR: configDir,
+      BEDS_RABBITMQ__USERNAME: names.operator,
+      BEDS_RABBITMQ__PASSWORD: secrets.operator,
+      BEDS_MONGODB__URI: mongoUri,
+      ...trustEnv
+    }
     const listed = await runCli(["dlq", "list", "--type", "wBroker"], operatorEnv)
     expect(listed.stdout).toMatch(/#1 +bad_envelope/)
     const shown = await runCli(["dlq", "show", "--type", "wBroker", "1"], operatorEnv)

@@ -31,7 +31,7 @@ export const memoryFactoryLayer = (
   templates: ReadonlyArray<Template>,
   options: { readonly calls?: MemoryCalls; readonly published?: Published; readonly adapters?: boolean } = {}
 ) =>
-  FactoryLive({ node: "unit", env: "dev" }, { idempotencyRetentionS: 3600 }).pipe(
+  FactoryLive({ node: "unit", env: "dev" }, { idempotencyRetentionS: 3600, tracing: false }).pipe(
     Layer.provide(Layer.mergeAll(
       TemplateRegistryLive(templates),
       ReadCache.Default,

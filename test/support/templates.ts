@@ -30,7 +30,7 @@ export const applyShippedMariaDbSchema = (services: TestServices) =>
 
 /** The node's real dispatch (factory) over the shipped templates and this run's MariaDB. */
 export const factoryLayer = (services: TestServices) =>
-  FactoryLive({ node: "testnode", env: "dev" }, { idempotencyRetentionS: 3600 }).pipe(
+  FactoryLive({ node: "testnode", env: "dev" }, { idempotencyRetentionS: 3600, tracing: false }).pipe(
     Layer.provide(Layer.merge(LogPublisher.Default, ReadCache.Default)),
     Layer.provide(Layer.unwrapEffect(Effect.map(shippedTemplates, TemplateRegistryLive))),
     Layer.provide(Layer.scoped(Adapters, Effect.map(

@@ -4,7 +4,9 @@ import { Effect, Exit } from "effect"
 import { randomUUID } from "node:crypto"
 import { makeDeliveryHandler } from "../../src/brokers/delivery.js"
 import { makeEntry } from "../../src/brokers/entry.js"
+import { makeObserver } from "../../src/brokers/observe.js"
 import { makeSettler, type BrokerChannels } from "../../src/brokers/reply.js"
+import { anonymousTrust } from "../../src/config/trust.js"
 import { Dispatch } from "../../src/core/dispatch.js"
 import { alreadyDone } from "../../src/kernel/already-done.js"
 import type { Request } from "../../src/protocol/envelope.js"
@@ -54,7 +56,9 @@ const cachedFactory = Effect.gen(function*() {
   return dispatch
 })
 
-const options = { transientRetries: 2, retryBaseDelayMs: 5, retryMaxDelayMs: 20, now: () => Date.now() }
+const options = { transientRetries: 2, retryBaseDelayMs: 5, retryMaxDelayMs: 20, now: () => Date.now(), trust: anonymousTrust }
+/** The broker's observer with tracing off, as a node without tracing has it. */
+const observer = makeObserver({ pool: "rBroker", queue: "beds.rBroker", tracer: undefined })
 
 describe("the fast path", () => {
   it("rests on Effect 3's representation: succeed, fail and die are already done; anything built on them is not", () => {
@@ -81,7 +85,7 @@ describe("the fast path", () => {
       const { channels, sent } = recordingChannels()
       let forks = 0
       let ended = 0
-      const handle = makeDeliveryHandler(makeEntry(dispatch, options), makeSettler({ brokerType: "rBroker", deadLetterExchange: "dlx" }), channels, {
+      const handle = makeDeliveryHandler(makeEntry(dispatch, options), makeSettler({ brokerType: "rBroker", deadLetterExchange: "dlx" }), channels, observer, {
         fork: () => void forks++,
         ended: () => void ended++
       })
@@ -118,7 +122,7 @@ describe("the fast path", () => {
 
       const { channels, sent } = recordingChannels()
       const settled: Array<string> = []
-      makeDeliveryHandler(entry, makeSettler({ brokerType: "rBroker", deadLetterExchange: "dlx" }), channels, {
+      makeDeliveryHandler(entry, makeSettler({ brokerType: "rBroker", deadLetterExchange: "dlx" }), channels, observer, {
         fork: () => expect.fail("a defect at the entry needs no fiber"),
         ended: (_message, result) => void settled.push(result._tag)
       })(delivery(request))

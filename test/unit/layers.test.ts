@@ -16,7 +16,7 @@ const floors: ReadonlyArray<ReadonlyArray<string>> = [
   ["adapters"],
   ["logging", "platform", "templates", "transport"],
   ["config"],
-  ["protocol"],
+  ["protocol", "telemetry"],
   ["kernel"]
 ]
 const floorOf = (folder: string) => floors.findIndex((floor) => floor.includes(folder))

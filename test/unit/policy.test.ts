@@ -33,14 +33,20 @@ describe("settlementOf: the ack/dead-letter policy", () => {
   })
 
   it("undecodable: bad_envelope reply (with the lineage when one was readable), dead letter with the reason", () => {
-    expect(settle({ _tag: "Refused", reason: "body: extra: unknown key (found 1)" }, lineage).reply).toMatchObject({ lineage })
-    const settlement = settle({ _tag: "Refused", reason: "body is not UTF-8 JSON" }, undefined)
+    expect(settle({ _tag: "Refused", code: "bad_envelope", reason: "body: extra: unknown key (found 1)" }, lineage).reply).toMatchObject({ lineage })
+    const settlement = settle({ _tag: "Refused", code: "bad_envelope", reason: "body is not UTF-8 JSON" }, undefined)
     expect(settlement.reply).toStrictEqual({
       version: 1,
       status: "error",
       error: { code: "bad_envelope", tag: "BadEnvelope", message: "body is not UTF-8 JSON", retryable: false }
     })
     expect(settlement.deadLetter).toStrictEqual({ code: "bad_envelope", reason: "body is not UTF-8 JSON" })
+  })
+
+  it("too large: too_large reply, not retryable, and no dead letter (an oversized body is not kept anywhere)", () => {
+    const settlement = settle({ _tag: "Refused", code: "too_large", reason: "body of 2000000 bytes exceeds limits.max_message_bytes (1048576)" }, undefined)
+    expect(settlement.reply.status === "error" && settlement.reply.error).toMatchObject({ code: "too_large", retryable: false })
+    expect(settlement.deadLetter).toBeUndefined()
   })
 
   it("defect: internal reply with a reference only, dead letter, and the broker is replaced", () => {

@@ -1,0 +1,53 @@
+import * as Metrics from "@effect/opentelemetry/Metrics"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import * as Resource from "@effect/opentelemetry/Resource"
+import * as OtelTracer from "@effect/opentelemetry/Tracer"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-base"
+import { Context, Effect, Layer } from "effect"
+import type { BedsConfig } from "../config/schema.js"
+import { Tracing, TracingOff } from "../telemetry/tracing.js"
+
+/** The node's metrics in the Prometheus text format, read from the OpenTelemetry metrics SDK. */
+export class PrometheusMetrics extends Context.Tag("beds/PrometheusMetrics")<PrometheusMetrics, {
+  readonly text: Effect.Effect<string>
+}>() {}
+
+/**
+ * The node's OpenTelemetry: a resource naming it (service beds, its node id, env and role), the
+ * Effect metrics exported through the OpenTelemetry metrics SDK to a Prometheus reader (served at
+ * /metrics by roles/http.ts: the exporter's own serializer, no hand-written text), and, when
+ * tracing is on, Effect's tracer backed by the SDK (parent-based sampling at `sample_ratio`, spans
+ * batched to the OTLP/HTTP endpoint) and the same tracer for the message path's callbacks.
+ */
+export const TelemetryLive = (config: BedsConfig) => {
+  const resource = Resource.layer({
+    serviceName: "beds",
+    attributes: {
+      "service.instance.id": config.node.id,
+      "deployment.environment.name": config.env,
+      "beds.role": config.node.role
+    }
+  })
+  const tracing = config.tracing.enabled
+    ? Layer.effect(Tracing, Effect.map(OtelTracer.OtelTracer, (tracer) => ({ tracer }))).pipe(
+      Layer.provideMerge(OtelTracer.layer),
+      Layer.provide(NodeSdk.layerTracerProvider(new BatchSpanProcessor(new OTLPTraceExporter({ url: config.tracing.endpoint })), {
+        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.tracing.sample_ratio) })
+      }))
+    )
+    : TracingOff
+  const metrics = Layer.suspend(() => {
+    // The reader is pulled by /metrics; it starts no server of its own.
+    const reader = new PrometheusExporter({ preventServerStart: true })
+    const serializer = new PrometheusSerializer()
+    return Layer.merge(
+      Metrics.layer(() => reader),
+      Layer.succeed(PrometheusMetrics, {
+        text: Effect.promise(() => reader.collect()).pipe(Effect.map(({ resourceMetrics }) => serializer.serialize(resourceMetrics)))
+      })
+    )
+  })
+  return Layer.mergeAll(tracing, metrics).pipe(Layer.provide(resource))
+}
