@@ -1,5 +1,5 @@
 import { Data, Duration, Effect, Schedule } from "effect"
-import { type ClientSession, type Collection, type Document, MongoError, type MongoClient, MongoServerError } from "mongodb"
+import { type ClientSession, type Collection, type Document, MongoError, type MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError } from "mongodb"
 import { cappedExponential } from "../../kernel/backoff.js"
 import { reasonOf } from "../../kernel/errors.js"
 import { Conflict, InProgress, type KeyReused, NotFound, Unavailable, type OperationError } from "../../protocol/errors.js"
@@ -13,24 +13,29 @@ import { bindPipeline, type NamedPipeline } from "./pipelines.js"
 // Server codes that mean "try again": shutdown, stepdown, not primary, timeouts, network.
 const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436])
 
+const isTransientTransaction = (error: unknown) =>
+  error instanceof MongoError && (error.hasErrorLabel("TransientTransactionError") || error.code === 112 || error.code === 251)
+
 /**
  * MongoDB errors by class: network, server selection, stepdown, a retryable label -> transient;
  * duplicate key -> conflict. Anything else (a command the server refuses, a malformed pipeline)
  * is a deployment defect: made a defect on purpose, so the message is dead-lettered and logged.
  */
-const isTransientTransaction = (error: unknown) =>
-  error instanceof MongoError && (error.hasErrorLabel("TransientTransactionError") || error.code === 112 || error.code === 251)
-
-const classify = (error: unknown): Effect.Effect<never, OperationError> => {
+export const classify = (error: unknown): Effect.Effect<never, OperationError> => {
   if (error instanceof MongoServerError && error.code === 11000) return Effect.fail(new Conflict({ message: "duplicate key" }))
-  if (isTransientTransaction(error)) {
+  // jongodb (the stand-in server tests use) keeps a pooled session's aborted transaction open and
+  // refuses the next one on that session; real MongoDB aborts the older one by itself. Transient:
+  // the operation runs again on another session.
+  if (isTransientTransaction(error) || (error instanceof MongoServerError && error.message.includes("transaction already in progress"))) {
     const conflict = new Unavailable({ message: `mongodb: ${(error as Error).message}` })
     transactionConflicts.add(conflict)
     return Effect.fail(conflict)
   }
   if (
     error instanceof MongoError &&
-    (error.name === "MongoNetworkError" || error.name === "MongoServerSelectionError" || error.name === "MongoNetworkTimeoutError" ||
+    // By class, not name: a cleared pool (MongoPoolClearedError, PoolClearedOnNetworkError) and a
+    // timeout are network errors with names of their own.
+    (error instanceof MongoNetworkError || error instanceof MongoServerSelectionError ||
       (typeof error.code === "number" && TRANSIENT_CODES.has(error.code)) ||
       error.hasErrorLabel("RetryableWriteError") || error.hasErrorLabel("TransientTransactionError"))
   ) {
