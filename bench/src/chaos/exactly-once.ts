@@ -4,4 +4,4 @@
  * duplicated effects it saw; `npm run chaos` reports them without failing. Set it to true when
  * mutations are idempotent: then every chaos run must also show zero duplicated effects.
  */
-export const EXACTLY_ONCE = false
+export const EXACTLY_ONCE = true
