@@ -94,6 +94,7 @@ export const makeObserver = (options: { readonly pool: string; readonly queue: s
     return Effect.withSpan(operation, dispatchName(ingress), {
       kind: "internal",
       attributes: dispatchAttributes(ingress),
+      captureStackTrace: false,
       parent: OtelTracer.makeExternalSpan({ traceId: spanContext.traceId, spanId: spanContext.spanId, traceFlags: spanContext.traceFlags })
     })
   }
@@ -102,6 +103,8 @@ export const makeObserver = (options: { readonly pool: string; readonly queue: s
   const replyHeaders = (observation: Observation, ingress: Accepted | Refused): Record<string, string> | undefined => {
     const consumed = observation.consumed
     if (consumed === undefined || tracer === undefined || ingress.replyTo === undefined) return undefined
+    // Unsampled: no reply span; the reply carries the request's (unsampled) context on.
+    if (!consumed.span.isRecording()) return headersOfContext(consumed.context)
     observation.reply = startSpan(tracer, "publish reply", SpanKind.PRODUCER, {
       "messaging.system": "rabbitmq",
       "messaging.operation.type": "send",

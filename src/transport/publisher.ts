@@ -63,12 +63,18 @@ export class LogPublisher extends Effect.Service<LogPublisher>()("beds/LogPublis
        */
       publish: (routingKey: string, body: unknown): Effect.Effect<void, Unavailable> =>
         Effect.flatMap(Effect.option(Effect.currentParentSpan), (parent) =>
-          parent._tag === "None" ? send(routingKey, body, undefined) : Effect.withSpan(
+          parent._tag === "None"
+            ? send(routingKey, body, undefined)
+            // Unsampled: no span; the event carries the request's context on, marked unsampled.
+            : !parent.value.sampled
+            ? send(routingKey, body, { traceparent: `00-${parent.value.traceId}-${parent.value.spanId}-00` })
+            : Effect.withSpan(
             Effect.flatMap(Effect.option(OtelTracer.currentOtelSpan), (span) =>
               send(routingKey, body, span._tag === "Some" ? headersOfContext(trace.setSpan(ROOT_CONTEXT, span.value)) : undefined)),
             `publish ${routingKey}`,
             {
               kind: "producer",
+              captureStackTrace: false,
               attributes: {
                 "messaging.system": "rabbitmq",
                 "messaging.operation.type": "send",
