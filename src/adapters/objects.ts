@@ -2,7 +2,8 @@ import { Effect } from "effect"
 import type { AdapterName, Template } from "../templates/schema.js"
 import { dynamoDbObjectKinds } from "./dynamodb/core.js"
 import { IDEMPOTENCY } from "./dynamodb/once.js"
-import { mariaDbObjectKinds, mariaDbOwnObjects } from "./mariadb/core.js"
+import { TICKETS_TEMPLATE } from "../protocol/routing.js"
+import { mariaDbObjectKinds, mariaDbOwnObjects, mariaDbTicketObjects } from "./mariadb/core.js"
 import { mongoDbObjectKinds, mongoDbOwnObjects } from "./mongodb/core.js"
 import type { NamasteCoreService, ObjectKind, StoreObjectKinds } from "./port.js"
 
@@ -25,7 +26,8 @@ const writes = (template: Template) =>
 
 /**
  * The database objects a template needs, with the kind each must be on its adapter: those it
- * names, and BEDS's own idempotency objects on its store when it has a write.
+ * names, BEDS's own idempotency objects on its store when it has a write, and the ticket store's
+ * objects for the `tickets` template (a poll reads its view; the jobs use its procedures).
  */
 export const namedObjects = (template: Template): ReadonlyArray<{ readonly object: string; readonly kind: ObjectKind }> => {
   const kinds = objectKinds[template.adapter]
@@ -34,7 +36,8 @@ export const namedObjects = (template: Template): ReadonlyArray<{ readonly objec
     return declared === undefined ? [] : [{ object: declared.object, kind: op === "fetch" ? kinds.fetch : kinds.write }]
   })
   const named = Object.values(template.operations.named).map((op) => ({ object: op.object, kind: kinds.named }))
-  return [...standard, ...named, ...(writes(template) ? ownObjects[template.adapter] : [])]
+  const tickets = template.name === TICKETS_TEMPLATE && template.adapter === "mariadb" ? mariaDbTicketObjects : []
+  return [...standard, ...named, ...(writes(template) ? ownObjects[template.adapter] : []), ...tickets]
 }
 
 /** The objects of `template` its adapter does not have; empty when all exist. */

@@ -1,6 +1,7 @@
 import { Context, type Effect } from "effect"
 import type { InProgress, KeyReused, OperationError, Unavailable } from "../protocol/errors.js"
 import type { Template } from "../templates/schema.js"
+import type { TicketStore } from "./tickets.js"
 
 export type Row = Readonly<Record<string, unknown>>
 
@@ -65,6 +66,11 @@ export interface NamasteCoreService {
     once: Once,
     options: { readonly before: string | undefined }
   ) => Effect.Effect<Written, Unavailable | KeyReused | InProgress>
+  /**
+   * The ticket store (async jobs), on the stores that keep one: MariaDB only (docs/protocol.md,
+   * Tickets, says why one store is enough).
+   */
+  readonly tickets?: TicketStore
   /** Removes up to `limit` idempotency records past their retention; answers how many. */
   readonly sweepExpired: (limit: number) => Effect.Effect<number, Unavailable>
   /** Whether an object the template names exists, for the IPL's template check. */

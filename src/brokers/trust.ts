@@ -37,6 +37,7 @@ export const makeVerifier = (settings: TrustSettings, now: () => number) => {
       if (!isDirectReplyTo(replyTo)) {
         return { _tag: "ReplyToRefused", reason: `replyTo ${JSON.stringify(replyTo)}: an unsigned request is answered only on direct reply-to` }
       }
+      if (request.notify !== undefined) return { _tag: "Forbidden", reason: "an unsigned request may not name a notify queue" }
       const { caller: _ignored, ...anonymous } = request
       return { _tag: "Trusted", request: anonymous, keyId: undefined }
     }
@@ -66,6 +67,9 @@ export const makeVerifier = (settings: TrustSettings, now: () => number) => {
     const roles = key.roles
     const beyond = roles === undefined ? undefined : request.caller?.roles.find((role) => !roles.includes(role))
     if (beyond !== undefined) return { _tag: "Forbidden", reason: `producer ${key.producer} may not vouch for role ${beyond}` }
+    if (request.notify !== undefined && (key.reply_prefix === undefined || !request.notify.startsWith(key.reply_prefix))) {
+      return { _tag: "Forbidden", reason: `notify queue ${JSON.stringify(request.notify)} is not a queue producer ${key.producer} may name` }
+    }
     return { _tag: "Trusted", request, keyId }
   }
 }

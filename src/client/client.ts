@@ -3,7 +3,7 @@ import { Cause, Context, Effect, Either, Exit, Layer, Redacted, Schema } from "e
 import { randomUUID } from "node:crypto"
 import type { Environment } from "../config/schema.js"
 import { PROTOCOL_VERSION, Reply, type Caller, type Lineage, type Request } from "../protocol/envelope.js"
-import { defaultRoute, routingKey } from "../protocol/routing.js"
+import { defaultRoute, JOB_ROUTE, routingKey } from "../protocol/routing.js"
 import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
 import { reasonOf } from "../kernel/errors.js"
 import type { RabbitMqConfig } from "../transport/connect.js"
@@ -51,6 +51,14 @@ export interface RequestOptions {
   /** Unix ms after which the answer is no longer wanted. */
   readonly deadline?: number
   readonly caller?: Caller
+  /**
+   * Asks for a ticket (docs/protocol.md, Tickets): the reply is the ticket, the request runs as a
+   * job. Sent on route `job` unless `route` says otherwise (an operation its template marks
+   * long-running needs route `job` too, with or without this).
+   */
+  readonly ticket?: boolean
+  /** A queue (within the signing key's reply_prefix) that gets one message when the ticket ends. */
+  readonly notify?: string
   /** Makes this request a child event of `parent` in the lineage tree. */
   readonly parent?: Lineage
   readonly traceparent?: string
@@ -180,7 +188,7 @@ export const makeBedsClient = (options: BedsClientOptions) =>
     )
 
     const send = (request: RequestOptions, done: (result: Exit.Exit<Reply, ClientError>) => void): () => void => {
-      const route = request.route ?? defaultRoute(request.op)
+      const route = request.route ?? (request.ticket === true ? JOB_ROUTE : defaultRoute(request.op))
       if (route === undefined) {
         done(Exit.fail(new ClientUsageError({ message: `op ${request.op} has no default route: pass route` })))
         return () => undefined
@@ -223,7 +231,9 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         ...(request.query === undefined ? {} : { query: request.query }),
         ...(request.idempotencyKey === undefined ? {} : { idempotencyKey: request.idempotencyKey }),
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
-        ...(request.caller === undefined ? {} : { caller: request.caller })
+        ...(request.caller === undefined ? {} : { caller: request.caller }),
+        ...(request.ticket === undefined ? {} : { ticket: request.ticket }),
+        ...(request.notify === undefined ? {} : { notify: request.notify })
       }
       const key = routingKey(route, request.template, request.op)
       // Traced: a producer span from the publish to the reply; the request carries its W3C context.

@@ -202,6 +202,22 @@ const IdempotencySection = Schema.Struct({
   sweep_interval_s: intBetween(0, 86_400)
 })
 
+const TicketsSection = Schema.Struct({
+  /** A ticket and its result are kept this long after it ended (or, never started, after it was made); then `expired`. */
+  keep_s: Schema.optionalWith(intBetween(1, 366 * 86_400), { default: () => 86_400 }),
+  /** A running job's lease: renewed every third of it; a job whose lease ran out (its node died) is taken over. */
+  lease_s: Schema.optionalWith(intBetween(1, 3_600), { default: () => 30 }),
+  /** A job started this many times without ending (its node died each time) ends failed. */
+  max_attempts: Schema.optionalWith(intBetween(1, 100), { default: () => 3 }),
+  /** Every this many seconds a node with the job route looks for jobs to take over (0 = never). */
+  claim_interval_s: Schema.optionalWith(intBetween(0, 3_600), { default: () => 5 }),
+  /** Jobs a node runs at once. */
+  concurrency: Schema.optionalWith(intBetween(1, 1_024), { default: () => 4 }),
+  /** Every this many seconds a node removes tickets expired for as long again as they were kept (0 = never). */
+  sweep_interval_s: Schema.optionalWith(intBetween(0, 86_400), { default: () => 300 })
+})
+export type TicketsSettings = typeof TicketsSection.Type
+
 const KeyId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_.-]{1,64}$/, { message: () => "a key id: 1 to 64 of A-Z a-z 0-9 _ . -" }))
 
 /** A producer's key: the requests signed with it are that producer's, and the callers in them are vouched for. */
@@ -283,6 +299,9 @@ export const BedsConfigSchema = Schema.Struct({
   }),
   observability: Schema.optionalWith(ObservabilitySection, { default: () => ({ http_port: 0, http_host: "127.0.0.1" }) }),
   dead_letters: Schema.optionalWith(DeadLettersSection, { default: () => ({ warn_length: 1_000, check_interval_s: 60 }) }),
+  tickets: Schema.optionalWith(TicketsSection, {
+    default: () => ({ keep_s: 86_400, lease_s: 30, max_attempts: 3, claim_interval_s: 5, concurrency: 4, sweep_interval_s: 300 })
+  }),
   trust: Schema.optionalWith(TrustSection, { default: () => ({ anonymous_in: [], max_clock_skew_s: 300, keys: {}, node_keys: {} }) }),
   limits: Schema.optionalWith(LimitsSection, { default: () => ({ max_message_bytes: 1024 * 1024, requests_per_s: 0, burst: 100 }) })
 })

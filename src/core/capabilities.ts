@@ -15,8 +15,8 @@ export interface NodeIdentity {
   readonly env: Environment
 }
 
-/** An event a request caused: a child in its lineage tree. */
-const childLineage = (identity: NodeIdentity, parent: Lineage): Lineage => ({
+/** An event a request caused (an audit or journal event, a ticket): a child in its lineage tree. */
+export const childLineage = (identity: NodeIdentity, parent: Lineage): Lineage => ({
   eventId: `${identity.node}.${identity.env}.${randomUUID()}`,
   parentId: parent.eventId,
   depth: Math.min(parent.depth + 1, 64)
@@ -36,9 +36,9 @@ export const makeCapabilities = (identity: NodeIdentity, dbCall: DbCall) =>
      * store. With `cache_ttl_s`, the record comes from the read cache when it holds it: then this is
      * the cache's `Effect.succeed` itself, already done (the Dispatch port's fast path).
      */
-    const fetch = (template: Template, call: CoreCall, adapter: NamasteCoreService): Effect.Effect<Row, OperationError> => {
+    const fetch = (template: Template, call: CoreCall, adapter: NamasteCoreService, parent: Lineage): Effect.Effect<Row, OperationError> => {
       const key = call.values[template.key]
-      const load = Effect.flatMap(dbCall(template.adapter, call.object, "fetch", adapter.fetchRecords(call)), (rows) =>
+      const load = Effect.flatMap(dbCall(template.adapter, call.object, "fetch", adapter.fetchRecords(call), parent), (rows) =>
         rows[0] === undefined
           ? Effect.fail(new NotFound({ message: `no ${template.name} with ${template.key} ${JSON.stringify(key)}` }))
           : Effect.succeed(rows[0]))

@@ -4,11 +4,20 @@ import type { CoreCall, NamasteCoreService, Recorded, Row, WriteKind } from "../
 import { describeProblem, firstProblem } from "../kernel/parse-issue.js"
 import type { Caller, Request } from "../protocol/envelope.js"
 import { Conflict, Forbidden, NotFound, Unavailable, ValidationFailed, type OperationError } from "../protocol/errors.js"
-import { TemplateRegistry } from "../templates/registry.js"
+import { JOB_ROUTE, TICKETS_TEMPLATE } from "../protocol/routing.js"
+import { type CompiledOperation, TemplateRegistry } from "../templates/registry.js"
 import { makeCapabilities, type NodeIdentity } from "./capabilities.js"
 import { Dispatch } from "./dispatch.js"
 import { makeDbCall } from "./instrument.js"
 import { onceOf } from "./once.js"
+import { makeTickets, noJobRunner, type TicketsOptions } from "./tickets.js"
+
+/** A request that passed every check: its operation, the adapter and the call to make. */
+interface Prepared {
+  readonly operation: CompiledOperation
+  readonly adapter: NamasteCoreService
+  readonly call: CoreCall
+}
 
 /** A recorded caller error, as the error it was. */
 const errorOf = (recorded: Extract<Recorded, { readonly ok: false }>): OperationError => {
@@ -28,10 +37,15 @@ const allowed = (allow: ReadonlyArray<string>, caller: Caller | undefined) =>
 /**
  * The factory (the seeds' grabWidget): template name -> compiled template -> adapter, at run time.
  * Everything about the request is checked here before an adapter sees it: the template and
- * operation exist, the route matches the operation's kind, the caller may run it, the values come
- * in the part of the envelope the operation reads, and they decode with the template's Schema.
+ * operation exist, the route matches the operation's kind (route `job` for a ticket), the caller
+ * may run it, the values come in the part of the envelope the operation reads, and they decode
+ * with the template's Schema. A ticket is then recorded and answered (core/tickets.ts); its job
+ * runs the same request through `execute`, without the route checks.
  */
-export const FactoryLive = (identity: NodeIdentity, options: { readonly idempotencyRetentionS: number; readonly tracing: boolean }) => Layer.effect(
+export const FactoryLive = (
+  identity: NodeIdentity,
+  options: { readonly idempotencyRetentionS: number; readonly tracing: boolean; readonly tickets?: TicketsOptions }
+) => Layer.scoped(
   Dispatch,
   Effect.gen(function*() {
     const registry = yield* TemplateRegistry
@@ -39,9 +53,11 @@ export const FactoryLive = (identity: NodeIdentity, options: { readonly idempote
     const dbCall = makeDbCall(options.tracing)
     const capabilities = yield* makeCapabilities(identity, dbCall)
     const retentionS = options.idempotencyRetentionS
-    // Plain combinators, not a generator: this runs for every message, and a generator's
-    // iteration was a measurable share of the node's CPU per request (BENCHMARKS.md).
-    const run = (request: Request, route: string): Effect.Effect<unknown, OperationError> => {
+    /**
+     * The checks every request passes; `route` undefined is a ticket's job (checked when it was
+     * submitted). A refusal is a failed Effect; what passed is the operation, ready to run.
+     */
+    const prepare = (request: Request, route: string | undefined): Effect.Effect<never, OperationError> | Prepared => {
       const compiled = registry.get(request.template)
       if (compiled === undefined) return Effect.fail(new NotFound({ message: `template ${request.template} is not loaded on this node` }))
       const { template } = compiled
@@ -49,8 +65,21 @@ export const FactoryLive = (identity: NodeIdentity, options: { readonly idempote
       if (operation === undefined) return Effect.fail(new NotFound({ message: `template ${template.name} has no operation ${request.op}` }))
       const name = `${template.name}.${operation.op}`
       const expectedRoute = template.routes[operation.kind]
-      if (route !== expectedRoute) {
-        return Effect.fail(new ValidationFailed({ message: `${name} is a ${operation.kind}: send it on route ${expectedRoute}, not ${route}` }))
+      const ticket = request.ticket === true || operation.longRunning
+      if (route === JOB_ROUTE) {
+        if (!ticket) {
+          return Effect.fail(new ValidationFailed({ message: `route ${JOB_ROUTE} takes tickets: set "ticket": true, or send ${name} on route ${expectedRoute}` }))
+        }
+      } else if (route !== undefined) {
+        if (ticket) {
+          return Effect.fail(new ValidationFailed({
+            message: `${name} ${operation.longRunning ? "is long-running" : "asks for a ticket"}: send it on route ${JOB_ROUTE}`
+          }))
+        }
+        if (request.notify !== undefined) return Effect.fail(new ValidationFailed({ message: `notify is for tickets: send ${name} on route ${JOB_ROUTE} with "ticket": true` }))
+        if (route !== expectedRoute) {
+          return Effect.fail(new ValidationFailed({ message: `${name} is a ${operation.kind}: send it on route ${expectedRoute}, not ${route}` }))
+        }
       }
       if (!allowed(operation.allow, request.caller)) return Effect.fail(new Forbidden({ message: `caller may not run ${name}` }))
       const unread = operation.input === "data" ? "query" : "data"
@@ -63,17 +92,38 @@ export const FactoryLive = (identity: NodeIdentity, options: { readonly idempote
       }
       const adapter = adapters[template.adapter]
       if (adapter === undefined) return Effect.fail(new Unavailable({ message: `adapter ${template.adapter} is not available on this node` }))
-      const call = { template, object: operation.object, values: decoded.right, params: operation.params }
+      return { operation, adapter, call: { template, object: operation.object, values: decoded.right, params: operation.params } }
+    }
+
+    /** A prepared operation, run. */
+    const perform = (request: Request, { adapter, call, operation }: Prepared): Effect.Effect<unknown, OperationError> => {
+      const { template } = call
       switch (operation.standard) {
         case "fetch":
+          if (template.name === TICKETS_TEMPLATE) {
+            return tickets.poll(String(call.values[template.key]), request.caller, dbCall(template.adapter, call.object, "fetch", adapter.fetchRecords(call), request.lineage))
+          }
           // Returned as it is: a read-cache hit stays already done (the Dispatch port's fast path).
-          return capabilities.fetch(template, call, adapter)
+          return capabilities.fetch(template, call, adapter, request.lineage)
         case undefined:
-          if (operation.kind === "read") return dbCall(template.adapter, call.object, "read", adapter.readNamed(call))
+          if (operation.kind === "read") return dbCall(template.adapter, call.object, "read", adapter.readNamed(call), request.lineage)
           return write(request, call, operation.op, "named", adapter)
         default:
           return write(request, call, operation.op, operation.standard, adapter)
       }
+    }
+
+    // Plain combinators, not a generator: this runs for every message, and a generator's
+    // iteration was a measurable share of the node's CPU per request (BENCHMARKS.md).
+    const run = (request: Request, route: string): Effect.Effect<unknown, OperationError> => {
+      const prepared = prepare(request, route)
+      if (Effect.isEffect(prepared)) return prepared
+      if (route === JOB_ROUTE) return tickets.submit(request, prepared.call.template.name, prepared.operation.op)
+      return perform(request, prepared)
+    }
+    const execute = (request: Request): Effect.Effect<unknown, OperationError> => {
+      const prepared = prepare(request, undefined)
+      return Effect.isEffect(prepared) ? prepared : perform(request, prepared)
     }
 
     /**
@@ -86,7 +136,7 @@ export const FactoryLive = (identity: NodeIdentity, options: { readonly idempote
       const { template } = call
       const before = template.capabilities.journal && (kind === "update" || kind === "delete") ? template.operations.fetch?.object : undefined
       const once = onceOf(request, template.name, op, call.values, retentionS)
-      return dbCall(template.adapter, call.object, kind, adapter.write(call, kind, once, { before })).pipe(
+      return dbCall(template.adapter, call.object, kind, adapter.write(call, kind, once, { before }), request.lineage).pipe(
         Effect.flatMap((written) => {
           const { recorded } = written
           if (!recorded.ok) return Effect.fail(errorOf(recorded))
@@ -104,6 +154,7 @@ export const FactoryLive = (identity: NodeIdentity, options: { readonly idempote
       )
     }
     const mutates = (request: Request) => registry.get(request.template)?.operations.get(request.op)?.kind === "write"
+    const tickets = yield* makeTickets(identity, adapters.mariadb?.tickets, execute, options.tickets ?? noJobRunner)
     return Dispatch.of({ run, mutates })
   })
 )

@@ -32,6 +32,11 @@ export const Caller = Schema.Struct({
 }).annotations({ identifier: "caller {id, roles}" })
 export type Caller = typeof Caller.Type
 
+/** A queue a node may publish to: 1 to 255 printable ASCII characters (AMQP's short string). */
+export const QueueName = Schema.String.pipe(
+  Schema.pattern(/^[\x21-\x7e]{1,255}$/, { message: () => "a queue name: 1 to 255 printable ASCII characters" })
+)
+
 const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({ identifier: "a JSON object" })
 
 /** A request, the body of every message on beds.events (JSON). */
@@ -49,7 +54,11 @@ export const Request = Schema.Struct({
   idempotencyKey: Schema.optional(Schema.String.pipe(Schema.pattern(/^[\x21-\x7e]{1,128}$/, { message: () => "1 to 128 printable ASCII characters" }))),
   /** Unix time in milliseconds after which the caller no longer wants the answer. */
   deadline: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  caller: Schema.optional(Caller)
+  caller: Schema.optional(Caller),
+  /** Answer at once with a ticket and run the request as a job (send it on route `job`). */
+  ticket: Schema.optional(Schema.Boolean),
+  /** A queue that gets one message when the ticket ends (within the producer's reply_prefix). */
+  notify: Schema.optional(QueueName)
 }).annotations({ identifier: "a v1 request envelope (JSON object)" })
 export type Request = typeof Request.Type
 

@@ -17,6 +17,11 @@ export const routeBinding = (route: string): string => `${route}.#`
 export const defaultRoute = (op: string): string | undefined =>
   op === "fetch" ? "read" : op === "create" || op === "update" || op === "delete" ? "write" : undefined
 
+/** The route of tickets: a request sent on it is answered at once with a ticket and runs as a job (mBroker). */
+export const JOB_ROUTE = "job"
+/** The template a ticket is polled through: `read.tickets.fetch` with `{"query": {"ticket_id": ...}}`. */
+export const TICKETS_TEMPLATE = "tickets"
+
 /** Requests: topic exchange, durable; routing keys map each template operation to one broker queue. */
 export const EVENTS_EXCHANGE = "beds.events"
 /** Log, audit, journal and cache events between nodes: topic exchange, durable. */

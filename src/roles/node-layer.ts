@@ -15,6 +15,7 @@ import type { Found } from "../ipl/templates.js"
 import { TemplateRegistryLive } from "../templates/registry.js"
 import { AmqpConnectionLive } from "../transport/connection.js"
 import { LogPublisher } from "../transport/publisher.js"
+import { JOB_ROUTE } from "../protocol/routing.js"
 
 /** The request-serving broker pools of the node's role: those whose config binds routes. */
 export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
@@ -52,7 +53,15 @@ export const NodeLive = (config: BedsConfig, found: Found) =>
       restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
       restartMaxDelayMs: config.supervisor.restart_max_delay_ms
     })),
-    Layer.provide(FactoryLive({ node: config.node.id, env: config.env }, { idempotencyRetentionS: config.idempotency.retention_h * 3600, tracing: config.tracing.enabled })),
+    Layer.provide(FactoryLive({ node: config.node.id, env: config.env }, {
+      idempotencyRetentionS: config.idempotency.retention_h * 3600,
+      tracing: config.tracing.enabled,
+      tickets: {
+        settings: config.tickets,
+        runsJobs: brokerSpecs(config).some((spec) => spec.routes.includes(JOB_ROUTE)),
+        retry: { transientRetries: config.retry.transient_retries, baseDelayMs: config.retry.base_delay_ms, maxDelayMs: config.retry.max_delay_ms }
+      }
+    })),
     Layer.provideMerge(Layer.mergeAll(TemplateRegistryLive(found.templates), Layer.succeed(Adapters, found.adapters), LogPublisher.Default)),
     Layer.provideMerge(CacheInvalidation.Default),
     Layer.provideMerge(Trust.layer(config)),

@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { mariaDbOwnObjects } from "../adapters/mariadb/core.js"
+import { mariaDbOwnObjects, mariaDbTicketObjects } from "../adapters/mariadb/core.js"
 import { namedObjects } from "../adapters/objects.js"
 import type { ObjectKind } from "../adapters/port.js"
 import { Identifier } from "../protocol/envelope.js"
@@ -18,9 +18,9 @@ export class GrantRefused extends Schema.TaggedError<GrantRefused>()("GrantRefus
 
 /**
  * The node's MariaDB account's privileges, and nothing more: the objects its MariaDB templates name
- * (procedures to call, views to read) and BEDS's own stores' objects. The one list of the latter is
- * `mariaDbOwnObjects` (src/adapters/mariadb/core.ts): an object added there (one line, with its
- * kind) is checked by the IPL and granted here. Each statement is `GRANT ... TO ?@?`, for the caller
+ * (procedures to call, views to read) and BEDS's own stores' objects. The lists of the latter are
+ * `mariaDbOwnObjects` and `mariaDbTicketObjects` (src/adapters/mariadb/core.ts): an object added
+ * there (one line, with its kind) is checked by the IPL and granted here. Each statement is `GRANT ... TO ?@?`, for the caller
  * to bind the account's user and host. Object names are identifiers (the template Schema checks
  * them; BEDS's own are constants); `database` is checked here.
  */
@@ -28,8 +28,8 @@ export const nodeGrantStatements = (database: string, templates: ReadonlyArray<T
   Effect.gen(function*() {
     if (!Schema.is(Identifier)(database)) return yield* new GrantRefused({ message: `not a database name: ${database}` })
     // BEDS's own objects always: the node's idempotency sweep calls them on every store it has,
-    // whether or not a template writes there.
-    const objects = [...mariaDbOwnObjects, ...templates.filter((template) => template.adapter === "mariadb").flatMap(namedObjects)]
+    // whether or not a template writes there, and its job runner and ticket sweep call the ticket store's.
+    const objects = [...mariaDbOwnObjects, ...mariaDbTicketObjects, ...templates.filter((template) => template.adapter === "mariadb").flatMap(namedObjects)]
     const statements = objects.flatMap(({ kind, object }) => {
       const privilege = privilegeOn[kind]
       return privilege === undefined ? [] : [`GRANT ${privilege} \`${database}\`.\`${object}\` TO ?@?`]

@@ -14,6 +14,8 @@ export interface CompiledOperation {
   readonly object: string
   readonly params: ReadonlyArray<string>
   readonly allow: ReadonlyArray<string>
+  /** Always runs as a job, answered with a ticket (the template's `long_running`). */
+  readonly longRunning: boolean
   /** Which part of the request carries the values. */
   readonly input: "data" | "query"
   readonly decode: Decoder
@@ -37,6 +39,7 @@ const compile = (template: Template): CompiledTemplate => {
       object: declared.object,
       params,
       allow: declared.allow,
+      longRunning: declared.long_running,
       input,
       decode: Schema.decodeUnknownEither(payloadSchema(template, shape, shape === "create" ? params : []), { onExcessProperty: "error" })
     })
@@ -53,6 +56,7 @@ const compile = (template: Template): CompiledTemplate => {
       object: named.object,
       params: named.params,
       allow: named.allow,
+      longRunning: named.long_running,
       input: named.kind === "read" ? "query" : "data",
       decode: Schema.decodeUnknownEither(payloadSchema(template, "named", named.params), { onExcessProperty: "error" })
     })

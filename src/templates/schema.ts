@@ -37,7 +37,9 @@ const StandardOperation = Schema.Struct({
   object: Identifier,
   /** Fields passed, in this order, as the procedure's arguments (mariadb create/update). */
   params: Schema.optional(Schema.Array(Identifier)),
-  allow: Schema.optionalWith(Roles, { default: () => ["*"] })
+  allow: Schema.optionalWith(Roles, { default: () => ["*"] }),
+  /** Always run as a job: answered at once with a ticket, sent on route `job` (docs/protocol.md, Tickets). */
+  long_running: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 
 const NamedOperation = Schema.Struct({
@@ -47,7 +49,9 @@ const NamedOperation = Schema.Struct({
   object: Identifier,
   /** The request fields bound into the object's parameters, in order. */
   params: Schema.Array(Identifier),
-  allow: Schema.optionalWith(Roles, { default: () => ["*"] })
+  allow: Schema.optionalWith(Roles, { default: () => ["*"] }),
+  /** Always run as a job: answered at once with a ticket, sent on route `job` (docs/protocol.md, Tickets). */
+  long_running: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 export type NamedOperation = typeof NamedOperation.Type
 

@@ -15,7 +15,8 @@ const CONNECTION_WAIT = Duration.seconds(5)
 
 /**
  * Publishes events (audit, journal, cache invalidation) to beds.logs, confirmed by RabbitMQ, signed
- * with the node's key (trust.node_key) when it has one: nodes apply only signed events.
+ * with the node's key (trust.node_key) when it has one: nodes apply only signed events. Also
+ * tickets' completion notices, to the queue a ticket names.
  */
 export class LogPublisher extends Effect.Service<LogPublisher>()("beds/LogPublisher", {
   scoped: Effect.gen(function*() {
@@ -57,6 +58,19 @@ export class LogPublisher extends Effect.Service<LogPublisher>()("beds/LogPublis
         }).pipe(Effect.mapError((error) => new Unavailable({ message: `rabbitmq: ${error.reason}` })))
       })
     return {
+      /**
+       * Publishes one message straight to a queue (the default exchange), persistent and confirmed:
+       * a ticket's completion notice. A queue that does not exist drops it (RabbitMQ's rule).
+       */
+      toQueue: (queue: string, body: unknown, properties: { readonly correlationId: string; readonly headers: Record<string, string> }) =>
+        Effect.flatMap(current, (open) =>
+          publishConfirmed(open, "", queue, Buffer.from(JSON.stringify(body)), {
+            persistent: true,
+            contentType: "application/json",
+            correlationId: properties.correlationId,
+            messageId: properties.correlationId,
+            headers: properties.headers
+          }).pipe(Effect.mapError((error) => new Unavailable({ message: `rabbitmq: ${error.reason}` })))),
       /**
        * Publishes one event. Inside a traced request it is a producer span under the request's
        * (the event's headers carry its W3C context, so whoever consumes it continues the trace).

@@ -50,7 +50,7 @@ describe("domains are files", () => {
     const applied = await run(process.execPath, [path.join(repoRoot, "dist", "schema-apply.js")], {
       env: { PATH: process.env["PATH"] ?? "", BEDS_CONFIG_DIR: configDir }
     })
-    expect(applied.stdout).toMatch(/schema: mariadb: applied beds_idempotency\.sql, customers\.sql, notes\.sql/)
+    expect(applied.stdout).toMatch(/schema: mariadb: applied beds_idempotency\.sql, beds_tickets\.sql, customers\.sql, notes\.sql/)
 
     const node = startNode([], { BEDS_CONFIG_DIR: configDir })
     cleanups.push(async () => {
@@ -58,7 +58,7 @@ describe("domains are files", () => {
       await node.exited(10_000)
     })
     await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
-    expect(node.stdout()).toMatch(/templates: 3 of 3 served by this node enabled \(customers, mslogs, notes\)/)
+    expect(node.stdout()).toMatch(/templates: 4 of 4 served by this node enabled \(customers, mslogs, notes, tickets\)/)
 
     const client = await connectBedsClient({ vhost, username: "guest", password: "guest", clientId: "domains" })
     cleanups.push(() => client.close())
@@ -89,7 +89,7 @@ describe("domains are files", () => {
       await dev.exited(10_000)
     })
     await dev.waitForOutput(/node up DEGRADED/, 30_000)
-    expect(dev.stdout()).toMatch(/templates: 2 of 3 served by this node enabled \(customers, mslogs\)/)
+    expect(dev.stdout()).toMatch(/templates: 3 of 4 served by this node enabled \(customers, mslogs, tickets\)/)
     expect(dev.stdout()).toContain("node DEGRADED: templates")
     expect(dev.stdout()).toContain("notes disabled: missing procedure nte_missing_create, view nte_missing_view")
   }, 90_000)

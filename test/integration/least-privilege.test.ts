@@ -83,5 +83,17 @@ describe("the node's least-privilege MariaDB account", () => {
     const id = (created.status === "ok" ? created.data : {}) as { id: number }
     expect(await client.request({ template: "customers", op: "fetch", query: { id: id.id } })).toMatchObject({ status: "ok", data: { id: id.id, email } })
     expect(await client.request({ template: "customers", op: "by_email", route: "read", query: { email } })).toMatchObject({ status: "ok" })
+
+    // A ticket, through the ticket store's procedures and view only: recorded, run, polled.
+    const submitted = await client.request({ template: "customers", op: "create", ticket: true, data: { name: "Ticketed", email: `ticket.${email}` } })
+    expect(submitted).toMatchObject({ status: "ok", data: { status: "pending" } })
+    const ticketId = (submitted.status === "ok" ? submitted.data : {}) as { ticket_id: string }
+    const until = Date.now() + 30_000
+    let polled = await client.request({ template: "tickets", op: "fetch", query: { ticket_id: ticketId.ticket_id } })
+    while (polled.status === "ok" && ["pending", "running"].includes((polled.data as { status: string }).status) && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      polled = await client.request({ template: "tickets", op: "fetch", query: { ticket_id: ticketId.ticket_id } })
+    }
+    expect(polled).toMatchObject({ status: "ok", data: { status: "done", result: { name: "Ticketed", email: `ticket.${email}` } } })
   }, 60_000)
 })

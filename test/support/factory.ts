@@ -36,7 +36,8 @@ export const memoryFactoryLayer = (
       TemplateRegistryLive(templates),
       ReadCache.Default,
       Layer.succeed(LogPublisher, LogPublisher.make({
-        publish: (routingKey, body) => Effect.sync(() => void options.published?.push({ routingKey, body }))
+        publish: (routingKey, body) => Effect.sync(() => void options.published?.push({ routingKey, body })),
+        toQueue: (queue, body) => Effect.sync(() => void options.published?.push({ routingKey: queue, body }))
       })),
       Layer.effect(
         Adapters,

@@ -5,6 +5,7 @@ import type { Template } from "../../templates/schema.js"
 import { encodeRecorded, firstRun, recordedOf, replayOf } from "../once.js"
 import type { CoreCall, NamasteCoreService, Once, Recorded, Row, StoreObjectKinds, WriteKind, Written } from "../port.js"
 import { openMariaDb, type MariaDb } from "./client.js"
+import { makeMariaDbTickets } from "./tickets.js"
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
@@ -89,11 +90,21 @@ const firstResultSet = (result: ReadonlyArray<unknown>): ReadonlyArray<Record<st
 /** Fetches read a view; writes and named operations call procedures. */
 export const mariaDbObjectKinds: StoreObjectKinds = { fetch: "view", write: "procedure", named: "procedure" }
 
-/** BEDS's own objects on a MariaDB store (schema/beds/mariadb). */
+/** BEDS's own objects on a MariaDB store (schema/beds/mariadb): the idempotency store. */
 export const mariaDbOwnObjects = [
   { object: "beds_idem_begin", kind: "procedure" },
   { object: "beds_idem_finish", kind: "procedure" },
   { object: "beds_idem_sweep", kind: "procedure" }
+] as const
+
+/** The ticket store's objects (schema/beds/mariadb/beds_tickets.sql), needed where the `tickets` template is served. */
+export const mariaDbTicketObjects = [
+  { object: "beds_tickets_v", kind: "view" },
+  { object: "beds_ticket_open", kind: "procedure" },
+  { object: "beds_ticket_claim", kind: "procedure" },
+  { object: "beds_ticket_beat", kind: "procedure" },
+  { object: "beds_ticket_finish", kind: "procedure" },
+  { object: "beds_ticket_sweep", kind: "procedure" }
 ] as const
 
 export interface MariaDbCoreOptions {
@@ -216,6 +227,7 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
       fetchRecords: (call) => selectByKey(reader.read, call.template, call.object, call.values[call.template.key]),
       readNamed: (call) => callProcedure(reader.read, call, call.params),
       write,
+      tickets: makeMariaDbTickets((text, values) => rows(viaSqlClient, undefined, text, values)),
       sweepExpired: (limit) =>
         rows(viaSqlClient, undefined, "CALL beds_idem_sweep(?)", [limit]).pipe(
           Effect.map((removed) => Number(removed[0]?.["removed"] ?? 0)),
