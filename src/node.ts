@@ -6,22 +6,30 @@ import { ServiceUnavailable } from "./kernel/errors.js"
 import { makeIpl, roundMs, type IplStepResult } from "./ipl/runner.js"
 import { serviceSteps } from "./ipl/steps.js"
 import { templatesStep } from "./ipl/templates.js"
-import { HealthServerLive, makeNodeHealth } from "./roles/health.js"
-import { awaitServing, NodeLive } from "./roles/node-layer.js"
+import { HealthServerLive, makeNodeHealth, type NodeHealth } from "./roles/health.js"
+import { awaitServing, brokerSpecs, NodeLive } from "./roles/node-layer.js"
+import { PrometheusMetrics } from "./roles/telemetry.js"
+import { startWorkers, workerCount } from "./roles/workers.js"
+import { mergePrometheus } from "./telemetry/prometheus-merge.js"
 import { AmqpConnection } from "./transport/connection.js"
 
 /**
  * The node once config is loaded and the logger is installed: announce, start the health server,
  * boot (IPL), then serve until interrupted (SIGINT or SIGTERM). Returns the process exit code for
- * `--check`. Everything the IPL opens for the node (the adapters) lives in the node's scope and is
- * served with; the health server is opened first, so it answers through the boot and the drain.
+ * `--check`. With `node.workers` above 1 this process is the primary: it boots, then starts and
+ * supervises the worker processes that serve (roles/workers.ts), and its health server speaks for
+ * all of them. With 1 it serves itself, and everything the IPL opens (the adapters) lives in the
+ * node's scope and is served with. The health server is opened first, so it answers through the
+ * boot and the drain.
  * (A plain function, not Effect.fn: a span here would be the parent of everything the node does.)
  */
-export const runNode = (config: BedsConfig, options: StartupOptions, configStep: IplStepResult) =>
+export const runNode = (config: BedsConfig, options: StartupOptions, configStep: IplStepResult, entry: string) =>
   Effect.scoped(Effect.gen(function*() {
     const startedAt = Date.now()
+    const workers = options.check ? 1 : workerCount(config)
     const [loggingDuration] = yield* Effect.timed(
-      Effect.logInfo(`BEDS starting: role ${config.node.role}, env ${config.env}, config ${config.sources.join(" + ")}`)
+      Effect.logInfo(`BEDS starting: role ${config.node.role}, env ${config.env}, config ${config.sources.join(" + ")}` +
+        (workers > 1 ? `, ${workers} worker processes` : ""))
     )
     const ipl = yield* makeIpl({
       env: config.env,
@@ -29,19 +37,24 @@ export const runNode = (config: BedsConfig, options: StartupOptions, configStep:
       completed: [configStep, { name: "logging up", target: "stdout", ok: true, durationMs: roundMs(loggingDuration) }]
     })
     const health = yield* makeNodeHealth
+    const { text: ownMetrics } = yield* PrometheusMetrics
+    // The node's own metrics; the primary of several workers adds theirs once they run.
+    let metrics: Effect.Effect<string> = ownMetrics
     if (config.observability.http_port > 0 && !options.check) {
       const target = `http://${config.observability.http_host}:${config.observability.http_port}`
       yield* ipl.step({
         name: "http server",
         target,
-        run: Layer.build(HealthServerLive(config, health, startedAt)).pipe(
+        run: Layer.build(HealthServerLive(config, health, Effect.suspend(() => metrics), startedAt)).pipe(
           Effect.asVoid,
           Effect.mapError((error) => new ServiceUnavailable({ target, reason: error.message }))
         )
       })
     }
     for (const step of serviceSteps(config)) yield* ipl.step(step)
-    const found = Option.getOrElse(yield* ipl.step(templatesStep(config)), () => ({ templates: [], adapters: {} }))
+    // The primary of several workers opens the adapters only to check them: its workers serve.
+    const templates = ipl.step(templatesStep(config))
+    const found = Option.getOrElse(workers > 1 ? yield* Effect.scoped(templates) : yield* templates, () => ({ templates: [], adapters: {} }))
     const report = yield* ipl.report
     yield* health.iplDone(report)
     if (options.check) return report.failed.length === 0 ? 0 : 1
@@ -55,18 +68,35 @@ export const runNode = (config: BedsConfig, options: StartupOptions, configStep:
     if (config.trust.node_key === undefined) {
       yield* Effect.logWarning("trust.node_key is unset: this node's events on beds.logs go unsigned, and nodes that hold node keys drop them")
     }
-    const node = yield* Layer.build(NodeLive(config, found))
-    yield* health.serving({
-      connected: Effect.flatMap(AmqpConnection, (amqp) => amqp.connected).pipe(Effect.provide(node)),
-      pools: Effect.flatMap(BrokerPools, (pools) => pools.stats).pipe(Effect.provide(node))
-    })
     const degraded = report.failed.length > 0
     if (degraded && report.failed.some((step) => step.name === "rabbitmq")) yield* Effect.logWarning("node not serving yet: waiting for RabbitMQ")
-    yield* awaitServing.pipe(Effect.provide(node))
-    yield* Effect.logInfo(degraded ? "node up DEGRADED; SIGINT or SIGTERM stops it" : "node up; SIGINT or SIGTERM stops it")
-    // Interrupted by the signal: this runs first (readiness turns false), then the scope drains the
-    // brokers, closes the connections and, last, the health server.
-    return yield* Effect.never.pipe(
-      Effect.onInterrupt(() => Effect.zipRight(health.draining, Effect.logInfo("shutdown: signal received; draining in-flight messages")))
-    )
+    if (workers > 1) {
+      const started = yield* startWorkers({
+        entry,
+        count: workers,
+        restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
+        restartMaxDelayMs: config.supervisor.restart_max_delay_ms,
+        drainTimeoutMs: config.shutdown.drain_timeout_ms
+      })
+      metrics = Effect.zipWith(ownMetrics, started.metrics, mergePrometheus)
+      yield* health.serving({ pools: brokerSpecs(config).map(({ instances, type }) => ({ type, instances })), views: started.views })
+      yield* started.allServing
+    } else {
+      const node = yield* Layer.build(NodeLive(config, found))
+      yield* health.serving({
+        connected: Effect.flatMap(AmqpConnection, (amqp) => amqp.connected).pipe(Effect.provide(node)),
+        pools: Effect.flatMap(BrokerPools, (pools) => pools.stats).pipe(Effect.provide(node))
+      })
+      yield* awaitServing.pipe(Effect.provide(node))
+    }
+    const up = workers > 1 ? `node up${degraded ? " DEGRADED" : ""}; ${workers} workers serving` : `node up${degraded ? " DEGRADED" : ""}`
+    yield* Effect.logInfo(`${up}; SIGINT or SIGTERM stops it`)
+    return yield* serveUntilSignalled(health)
   })).pipe(Effect.onInterrupt(() => Effect.logInfo("shutdown: done, exiting")))
+
+// Interrupted by the signal: this runs first (readiness turns false), then the scope drains the
+// brokers (or the workers), closes the connections and, last, the health server.
+const serveUntilSignalled = (health: NodeHealth) =>
+  Effect.never.pipe(
+    Effect.onInterrupt(() => Effect.zipRight(health.draining, Effect.logInfo("shutdown: signal received; draining in-flight messages")))
+  )

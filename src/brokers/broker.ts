@@ -2,7 +2,7 @@ import type { ChannelModel, ConsumeMessage } from "amqplib"
 import { Deferred, Duration, Effect, Exit, FiberSet, Schema } from "effect"
 import { Trust } from "../config/trust.js"
 import { Dispatch } from "../core/dispatch.js"
-import { TRACEPARENT } from "../protocol/routing.js"
+import { TRACEPARENT, WORKER_HEADER } from "../protocol/routing.js"
 import { Tracing } from "../telemetry/tracing.js"
 import { AmqpConnection } from "../transport/connection.js"
 import { awaitChannelClose, channelCall, openChannel, openConfirmChannel } from "../transport/channel.js"
@@ -29,6 +29,8 @@ export interface BrokerSpec {
   readonly queueType: "classic" | "quorum"
   readonly drainTimeoutMs: number
   readonly retry: OperationOptions
+  /** On a node of several worker processes, the worker this runs in: its replies say so (`x-beds-worker`). */
+  readonly worker?: number
 }
 
 /** Why a broker instance stopped consuming; the supervisor replaces it. */
@@ -113,7 +115,11 @@ const consume = (spec: BrokerSpec, hooks: BrokerHooks, connection: ChannelModel,
     }
     const handle = makeDeliveryHandler(
       makeEntry(yield* Dispatch, { ...spec.retry, now: () => clock.unsafeCurrentTimeMillis(), trust: yield* Trust }),
-      makeSettler({ brokerType: spec.type, deadLetterExchange: names.deadLetterExchange }),
+      makeSettler({
+        brokerType: spec.type,
+        deadLetterExchange: names.deadLetterExchange,
+        ...(spec.worker === undefined ? {} : { replyHeaders: { [WORKER_HEADER]: String(spec.worker) } })
+      }),
       { channel, confirms, isOpen: () => open },
       makeObserver({ pool: spec.type, queue: names.queue, tracer: (yield* Tracing).tracer }),
       { fork: (effect) => void runFork(effect), ended }

@@ -63,17 +63,26 @@ const isDirectReplyTo = (replyTo: string) => replyTo.startsWith("amq.rabbitmq.re
  * settled in the call that receives its outcome, which was a measurable share of the node's CPU
  * per request (BENCHMARKS.md).
  */
-export const makeSettler = (options: { readonly brokerType: string; readonly deadLetterExchange: string }) => {
+export const makeSettler = (options: {
+  readonly brokerType: string
+  readonly deadLetterExchange: string
+  /** Headers every reply carries (a worker process's `x-beds-worker`); none on a node of one process. */
+  readonly replyHeaders?: Readonly<Record<string, string>>
+}) => {
+  const fixed = options.replyHeaders
   /** The reply's trace context: its own span's when the node traces, else the request's traceparent echoed. */
-  const replyOptions = (ingress: Accepted | Refused, traceHeaders: Record<string, string> | undefined): Options.Publish => ({
-    contentType: "application/json",
-    ...(ingress.correlationId === undefined ? {} : { correlationId: ingress.correlationId }),
-    ...(traceHeaders !== undefined
-      ? { headers: traceHeaders }
-      : ingress.traceparent === undefined
-      ? {}
-      : { headers: { traceparent: ingress.traceparent } })
-  })
+  const headersOf = (ingress: Accepted | Refused, traceHeaders: Record<string, string> | undefined) => {
+    const trace = traceHeaders ?? (ingress.traceparent === undefined ? undefined : { traceparent: ingress.traceparent })
+    return fixed === undefined ? trace : trace === undefined ? fixed : { ...fixed, ...trace }
+  }
+  const replyOptions = (ingress: Accepted | Refused, traceHeaders: Record<string, string> | undefined): Options.Publish => {
+    const headers = headersOf(ingress, traceHeaders)
+    return {
+      contentType: "application/json",
+      ...(ingress.correlationId === undefined ? {} : { correlationId: ingress.correlationId }),
+      ...(headers === undefined ? {} : { headers })
+    }
+  }
   const lineageOf = (ingress: Accepted | Refused) => (ingress._tag === "Accepted" ? ingress.request.lineage : ingress.lineage)
 
   /** The settlement and its encoded reply; an outcome whose reply cannot be encoded becomes a defect. */

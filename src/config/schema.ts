@@ -44,7 +44,15 @@ const NodeSection = Schema.Struct({
   id: Schema.String.pipe(
     Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/, { message: () => "1 to 64 of A-Z a-z 0-9 _ -" })
   ),
-  role: Role
+  role: Role,
+  /**
+   * Processes serving the node's brokers: 1 is one process (no fork); more, or "auto" (the cores
+   * available to the process), is a primary that boots and supervises that many worker processes.
+   */
+  workers: Schema.optionalWith(
+    Schema.Union(Schema.Literal("auto"), intBetween(1, 1_024)).annotations({ identifier: `"auto" or an integer from 1 to 1024` }),
+    { default: () => 1 }
+  )
 })
 
 const LoggingSection = Schema.Struct({

@@ -8,19 +8,28 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 
 export const usage = "usage: node dist/main.js [--check]   (--check runs the boot checks only and exits 0 or 1)"
 
-const Arguments = Schema.Array(Schema.Literal("--check", "--help"))
+/** `--worker={n}`: how a node's primary starts its worker processes (roles/workers.ts); not for operators. */
+const WorkerFlag = Schema.TemplateLiteralParser("--worker=", Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1_024)))
+
+const Flag = Schema.Union(Schema.Literal("--check", "--help"), WorkerFlag)
+const Arguments = Schema.Array(Flag)
 
 export interface StartupOptions {
   /** Run the IPL and exit 0 (every step ok) or 1, instead of serving. */
   readonly check: boolean
   readonly help: boolean
+  /** Set in a worker process of a multi-process node: which one (1..N). */
+  readonly worker?: number
 }
 
 export const parseArguments = (argv: ReadonlyArray<string>) =>
   Schema.decodeUnknownEither(Arguments)(argv).pipe(
-    Either.map((flags): StartupOptions => ({ check: flags.includes("--check"), help: flags.includes("--help") })),
+    Either.map((flags): StartupOptions => {
+      const worker = flags.find((flag) => typeof flag !== "string")?.[1]
+      return { check: flags.includes("--check"), help: flags.includes("--help"), ...(worker === undefined ? {} : { worker }) }
+    }),
     Either.mapLeft(() => {
-      const unknown = argv.find((arg) => arg !== "--check" && arg !== "--help")
+      const unknown = argv.find((arg) => Either.isLeft(Schema.decodeUnknownEither(Flag)(arg)))
       return new UsageError({ message: `unknown argument ${JSON.stringify(unknown)}; ${usage}` })
     })
   )

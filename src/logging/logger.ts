@@ -35,10 +35,11 @@ const render = (value: unknown): string =>
 
 /**
  * Replaces Effect's default logger: every line carries the node id, env and role, so lines from
- * many nodes can be mixed in one collector and still be told apart.
+ * many nodes (and a node's worker processes) can be mixed in one collector and still be told apart.
  */
-export const LoggingLive = (config: Pick<BedsConfig, "env" | "logging" | "node">) => {
-  const identity = { node: config.node.id, env: config.env, role: config.node.role }
+export const LoggingLive = (config: Pick<BedsConfig, "env" | "logging"> & { readonly node: Pick<BedsConfig["node"], "id" | "role"> }, worker?: number) => {
+  // A worker process of a multi-process node also names itself: `worker=2`.
+  const identity = { node: config.node.id, env: config.env, role: config.node.role, ...(worker === undefined ? {} : { worker }) }
   const base = logFormatFor(config) === "json" ? Logger.jsonLogger : readableLogger
   // Lines written inside a span carry its traceId and spanId (log lines and traces side by side).
   const logger = Logger.mapInputOptions(Logger.withSpanAnnotations(base), (options) => ({

@@ -49,3 +49,6 @@ export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 export const canonicalReplyTo = (replyTo: string) => (replyTo.startsWith(DIRECT_REPLY_TO) ? DIRECT_REPLY_TO : replyTo)
 
 export const isDirectReplyTo = (replyTo: string) => replyTo.startsWith(DIRECT_REPLY_TO)
+
+/** A reply header, informative only: the worker process (1..N) of a multi-process node that served the request. */
+export const WORKER_HEADER = "x-beds-worker"

@@ -18,7 +18,7 @@ import { LogPublisher } from "../transport/publisher.js"
 import { JOB_ROUTE } from "../protocol/routing.js"
 
 /** The request-serving broker pools of the node's role: those whose config binds routes. */
-export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
+export const brokerSpecs = (config: BedsConfig, worker?: number): ReadonlyArray<BrokerSpec> =>
   roleBrokers[config.node.role]
     .filter((type) => config.brokers[type].routes.length > 0)
     .map((type) => ({
@@ -32,15 +32,17 @@ export const brokerSpecs = (config: BedsConfig): ReadonlyArray<BrokerSpec> =>
         transientRetries: config.retry.transient_retries,
         retryBaseDelayMs: config.retry.base_delay_ms,
         retryMaxDelayMs: config.retry.max_delay_ms
-      }
+      },
+      ...(worker === undefined ? {} : { worker })
     }))
 
 /**
  * What a running node is, chosen by its role: its broker pools on one reconnecting RabbitMQ
  * connection, dispatching through the factory to the adapters (built once, by the IPL's templates
- * step) of the templates it serves, and the cache invalidation listener beside them.
+ * step) of the templates it serves, and the cache invalidation listener beside them. In a worker
+ * process of a multi-process node (`worker`), all of it is that worker's, on its own connection.
  */
-export const NodeLive = (config: BedsConfig, found: Found) =>
+export const NodeLive = (config: BedsConfig, found: Found, worker?: number) =>
   Layer.mergeAll(
     MetricsLogLive(config.metrics.interval_s),
     IdempotencySweepLive(config.idempotency.sweep_interval_s),
@@ -49,7 +51,7 @@ export const NodeLive = (config: BedsConfig, found: Found) =>
       intervalS: config.dead_letters.check_interval_s
     })
   ).pipe(
-    Layer.provideMerge(BrokerPoolsLive(brokerSpecs(config), {
+    Layer.provideMerge(BrokerPoolsLive(brokerSpecs(config, worker), {
       restartBaseDelayMs: config.supervisor.restart_base_delay_ms,
       restartMaxDelayMs: config.supervisor.restart_max_delay_ms
     })),
@@ -67,7 +69,7 @@ export const NodeLive = (config: BedsConfig, found: Found) =>
     Layer.provideMerge(Trust.layer(config)),
     Layer.provideMerge(ReadCache.Default),
     Layer.provideMerge(AmqpConnectionLive(config.rabbitmq, {
-      name: `beds ${config.node.id} ${config.node.role}`,
+      name: `beds ${config.node.id} ${config.node.role}${worker === undefined ? "" : ` worker ${worker}`}`,
       connectTimeoutMs: config.ipl.step_timeout_ms
     }))
   )

@@ -21,11 +21,12 @@ export class PrometheusMetrics extends Context.Tag("beds/PrometheusMetrics")<Pro
  * tracing is on, Effect's tracer backed by the SDK (parent-based sampling at `sample_ratio`, spans
  * batched to the OTLP/HTTP endpoint) and the same tracer for the message path's callbacks.
  */
-export const TelemetryLive = (config: BedsConfig) => {
+export const TelemetryLive = (config: BedsConfig, worker?: number) => {
   const resource = Resource.layer({
     serviceName: "beds",
     attributes: {
-      "service.instance.id": config.node.id,
+      // A worker process of a multi-process node is an instance of its own: `{node id}/{worker}`.
+      "service.instance.id": worker === undefined ? config.node.id : `${config.node.id}/${worker}`,
       "deployment.environment.name": config.env,
       "beds.role": config.node.role
     }

@@ -119,3 +119,15 @@ export const inFlightOf = (pool: string) => {
 }
 export const recordConnection = (name: string, up: boolean) => connectionUpBy([["beds.connection", name]]).unsafeUpdate(up ? 1 : 0, [])
 export const recordReconnect = (name: string) => reconnectsBy([["beds.connection", name]]).unsafeUpdate(1, [])
+
+// A node of several worker processes: these are the primary's (src/roles/workers.ts).
+const workersConfigured = Metric.gauge("beds.workers", { description: "Worker processes the node is configured for" })
+const workersServing = Metric.gauge("beds.workers.serving", { description: "Worker processes serving now" })
+const workerRestarts = MetricKey.counter("beds.worker.restarts", { description: "Worker processes that died and were replaced", incremental: true })
+const workerRestartsBy = labelled(workerRestarts)
+
+export const recordWorkers = (configured: number, serving: number) => {
+  workersConfigured.unsafeUpdate(configured, [])
+  workersServing.unsafeUpdate(serving, [])
+}
+export const recordWorkerRestart = (worker: number) => workerRestartsBy([["beds.worker", String(worker)]]).unsafeUpdate(1, [])

@@ -52,7 +52,7 @@ layer(NodeContext.layer)("loadConfig", (it) => {
       )
       const config = result.pipe((r) => (r._tag === "Right" ? r.right : expect.unreachable(r.left.message)))
       expect(config.env).toBe("qa")
-      expect(config.node).toStrictEqual({ id: "qa7", role: "appServer" })
+      expect(config.node).toStrictEqual({ id: "qa7", role: "appServer", workers: 1 })
       expect(config.rabbitmq.port).toBe(5673)
       expect(Redacted.value(config.rabbitmq.password)).toBe("from-env")
       expect(config.brokers.wBroker.instances).toBe(9)
@@ -95,8 +95,8 @@ layer(NodeContext.layer)("loadConfig", (it) => {
         const target = numeric[pick % numeric.length]!
         const variable = `BEDS_${target.map((s) => s.toUpperCase()).join("__")}`
         const { result } = yield* loadFrom({ "beds.toml": base }, { [variable]: word })
-        // Every numeric setting is an integer but the sampling ratio, a number.
-        const expected = target.at(-1) === "sample_ratio" ? "number" : "integer"
+        // Every numeric setting is an integer but the sampling ratio, a number, and the worker count, which may be "auto".
+        const expected = target.at(-1) === "sample_ratio" ? "number" : target.at(-1) === "workers" ? `"auto" or an integer from 1 to 1024` : "integer"
         expect(result._tag === "Left" && result.left.message).toBe(
           `environment variable ${variable}: ${target.join(".")}: expected ${expected}, found "${word}"`
         )
@@ -145,6 +145,23 @@ layer(NodeContext.layer)("loadConfig", (it) => {
       expect(result._tag === "Left" && result.left.message).toBe(
         `${directory}/beds.toml: rabbitmq.port: expected an integer from 1 to 65535, found 70000`
       )
+    }))
+
+  it.effect("node.workers: a count or \"auto\", anything else refused with what it takes", () =>
+    Effect.gen(function*() {
+      for (const [given, decoded] of [[4, 4], ["auto", "auto"], ["3", 3]] as const) {
+        const { result } = yield* loadFrom({ "beds.toml": setAt(shippedBase(), ["node", "workers"], given) })
+        expect(result._tag === "Right" && result.right.node.workers).toBe(decoded)
+      }
+      const { node: { workers: _, ...node }, ...rest } = shippedBase() as { node: ConfigTable }
+      const unset = yield* loadFrom({ "beds.toml": { ...rest, node } })
+      expect(unset.result._tag === "Right" && unset.result.right.node.workers).toBe(1)
+      for (const bad of [0, 1025, "all", 2.5]) {
+        const { directory, result } = yield* loadFrom({ "beds.toml": setAt(shippedBase(), ["node", "workers"], bad) })
+        expect(result._tag === "Left" && result.left.message).toBe(
+          `${directory}/beds.toml: node.workers: expected "auto" or an integer from 1 to 1024, found ${JSON.stringify(bad)}`
+        )
+      }
     }))
 
   it.effect("a route bound to two broker types is refused: it would deliver a request twice", () =>
