@@ -2,6 +2,7 @@ import type { ChannelModel, ConsumeMessage } from "amqplib"
 import { Deferred, Duration, Effect, Exit, FiberSet, Schema } from "effect"
 import { Trust } from "../config/trust.js"
 import { Dispatch } from "../core/dispatch.js"
+import type { Lineage } from "../protocol/envelope.js"
 import { TRACEPARENT, WORKER_HEADER } from "../protocol/routing.js"
 import { Tracing } from "../telemetry/tracing.js"
 import { AmqpConnection } from "../transport/connection.js"
@@ -84,31 +85,34 @@ const consume = (spec: BrokerSpec, hooks: BrokerHooks, connection: ChannelModel,
     const inFlight = makeInFlight()
     const clock = yield* Effect.clock
     // A message's log lines carry its trace id (from its W3C traceparent), like lines logged in a span.
-    const log = (effect: Effect.Effect<void>, message: ConsumeMessage, outcome: Outcome) => {
+    // A log line about a request is an event it caused: it carries the request's eventId as its
+    // parentId and the request's depth + 1.
+    const log = (effect: Effect.Effect<void>, message: ConsumeMessage, outcome: Outcome, lineage: Lineage | undefined) => {
       const traceparent = message.properties.headers?.["traceparent"]
       const traceId = typeof traceparent === "string" && TRACEPARENT.test(traceparent) ? traceparent.slice(3, 35) : undefined
       void runFork(effect.pipe(Effect.annotateLogs({
         routingKey: message.fields.routingKey,
         ...(outcome._tag === "Defect" ? { reference: outcome.reference } : {}),
-        ...(traceId === undefined ? {} : { traceId })
+        ...(traceId === undefined ? {} : { traceId }),
+        ...(lineage === undefined ? {} : { parentId: lineage.eventId, depth: Math.min(lineage.depth + 1, 64) })
       })))
     }
 
-    const ended = (message: ConsumeMessage, settled: Settled, outcome: Outcome) => {
+    const ended = (message: ConsumeMessage, settled: Settled, outcome: Outcome, lineage: Lineage | undefined) => {
       inFlight.remove()
-      if (outcome._tag === "Defect") log(Effect.logError(`defect while handling ${message.fields.routingKey}`, outcome.cause), message, outcome)
+      if (outcome._tag === "Defect") log(Effect.logError(`defect while handling ${message.fields.routingKey}`, outcome.cause), message, outcome, lineage)
       switch (settled._tag) {
         case "Acked": {
           const deadLetter = settled.settlement.deadLetter
-          if (deadLetter !== undefined) log(deadLetterLog.record(spec.type, deadLetter), message, outcome)
+          if (deadLetter !== undefined) log(deadLetterLog.record(spec.type, deadLetter), message, outcome, lineage)
           if (settled.settlement.replaceBroker) Deferred.unsafeDone(stop, Exit.fail(stopped("a message hit a defect")))
           return
         }
         case "Rejected":
-          log(Effect.logError(`settling failed on an open channel; rejected to the dead-letter queue: ${settled.reason}`), message, outcome)
+          log(Effect.logError(`settling failed on an open channel; rejected to the dead-letter queue: ${settled.reason}`), message, outcome, lineage)
           return Deferred.unsafeDone(stop, Exit.fail(stopped("settling a message failed")))
         case "LeftUnacked":
-          log(Effect.logWarning(`message left unacked: ${settled.reason}`), message, outcome)
+          log(Effect.logWarning(`message left unacked: ${settled.reason}`), message, outcome, lineage)
           // On an open channel it would stay held: the broker's end releases it to RabbitMQ.
           if (open) Deferred.unsafeDone(stop, Exit.fail(stopped(`a message could not be settled: ${settled.reason}`)))
       }

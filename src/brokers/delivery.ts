@@ -1,5 +1,6 @@
 import type { ConsumeMessage } from "amqplib"
 import { Cause, Effect } from "effect"
+import type { Lineage } from "../protocol/envelope.js"
 import type { Handled } from "./entry.js"
 import type { Accepted, Refused } from "./ingress.js"
 import type { Observation, Observer } from "./observe.js"
@@ -19,8 +20,11 @@ type Settle = (
 export interface DeliveryHooks {
   /** Runs a message's operation in a fiber of the broker (its runtime; interrupted at its end). */
   readonly fork: (effect: Effect.Effect<void>) => void
-  /** Called once per delivery settled, with how it ended and the outcome it was settled with. */
-  readonly ended: (message: ConsumeMessage, settled: Settled, outcome: Outcome) => void
+  /**
+   * Called once per delivery settled, with how it ended, the outcome it was settled with and the
+   * request's lineage (when it had a readable one), so what is logged about it is its child event.
+   */
+  readonly ended: (message: ConsumeMessage, settled: Settled, outcome: Outcome, lineage: Lineage | undefined) => void
 }
 
 /**
@@ -42,7 +46,7 @@ export const makeDeliveryHandler = (
     const end = (settled: Settled, final: Outcome) => {
       ended = true
       observer.end(observation, ingress, final, settled, now)
-      hooks.ended(message, settled, final)
+      hooks.ended(message, settled, final, ingress._tag === "Accepted" ? ingress.request.lineage : ingress.lineage)
     }
     try {
       settle(channels, message, ingress, outcome, observer.replyHeaders(observation, ingress), end)

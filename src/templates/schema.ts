@@ -93,6 +93,10 @@ export const TemplateSchema = Schema.Struct({
 }).pipe(Schema.filter((t) => {
   if (storeOf[t.adapter] !== t.store) return `store "${t.store}" is not adapter ${t.adapter}'s ("${storeOf[t.adapter]}")`
   if (!(t.key in t.fields)) return `key "${t.key}" is not one of the fields`
+  // BEDS's own domain: polls read the ticket store's view (docs/protocol.md, Tickets).
+  if (t.name === "tickets" && (t.adapter !== "mariadb" || t.operations.fetch === undefined)) {
+    return `the name "tickets" is BEDS's ticket poll: a mariadb template with a fetch (see templates/tickets.toml)`
+  }
   const namedWrite = Object.entries(t.operations.named).find(([, op]) => op.kind === "write")
   if (namedWrite !== undefined && t.adapter !== "mariadb") return `operation ${namedWrite[0]}: named writes are served on mariadb only`
   for (const [name, op] of Object.entries({ ...t.operations.named, create: t.operations.create, update: t.operations.update })) {

@@ -12,7 +12,8 @@ import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
 import { stringify } from "smol-toml"
 import { repoRoot, serviceOverrides, startNode, type NodeProcess } from "../support/node-process.js"
 import { testServices } from "../support/services.js"
-import { promiseSigning, replyPrefix, trustTable } from "../support/trust.js"
+import { DIRECT_REPLY_TO, EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
+import { promiseSigning, replyPrefix, signedHeaders, trustTable } from "../support/trust.js"
 
 // Async tickets against real nodes (`node dist/main.js`), RabbitMQ and MariaDB: a database, a vhost
 // and a notice queue of this file's own. Leases are short here (2 s) so a killed node's job is
@@ -118,6 +119,11 @@ describe("async tickets (CALGON) on a node process", () => {
       await sleep(200)
     }
     expect(done).toMatchObject({ ticket_id: ticketId, status: "done", attempts: 1, error: null, result: [{ id, title: "report", runs: 1 }] })
+    // The job's log lines are the ticket's: its id, and the request as parent one level up.
+    await node.waitForOutput(new RegExp(`job done.*ticket=${ticketId.replace(/\./g, "\\.")}`), 10_000)
+    const jobLine = node.stdout().split("\n").find((line) => line.includes("job done") && line.includes(`ticket=${ticketId}`))
+    expect(jobLine).toContain(`parentId=${submitted.lineage!.eventId}`)
+    expect(jobLine).toContain("depth=1")
 
     // Another caller, and an id nobody issued: unknown, never pending.
     expect(dataOf(await poll(ticketId, { id: "bob", roles: [] }))).toMatchObject({ ticket_id: ticketId, status: "unknown", result: null })
@@ -167,6 +173,39 @@ describe("async tickets (CALGON) on a node process", () => {
     })
     // Exactly one notice.
     expect(await channel.get(queue, { noAck: true })).toBe(false)
+
+    // The same submission delivered twice (one envelope, two publishes): one ticket, one job.
+    const again = Buffer.from(JSON.stringify({
+      version: 1,
+      template: "jobs",
+      op: "create",
+      ticket: true,
+      data: { id: freshId(), title: "twice" },
+      lineage: { eventId: `tickets.dev.${randomUUID()}`, parentId: "", depth: 0 }
+    }))
+    const replies: Array<Reply> = []
+    await channel.consume(DIRECT_REPLY_TO, (delivered) => {
+      if (delivered !== null) replies.push(JSON.parse(delivered.content.toString()) as Reply)
+    }, { noAck: true })
+    for (const copy of ["copy-1", "copy-2"]) {
+      channel.publish(EVENTS_EXCHANGE, "job.jobs.create", again, {
+        correlationId: copy, replyTo: DIRECT_REPLY_TO, contentType: "application/json", persistent: true,
+        headers: signedHeaders("job.jobs.create", copy, DIRECT_REPLY_TO, again)
+      })
+    }
+    const repliedBy = Date.now() + 30_000
+    while (replies.length < 2 && Date.now() < repliedBy) await sleep(100)
+    expect(replies).toHaveLength(2)
+    expect(new Set(replies.map((reply) => dataOf(reply)["ticket_id"])).size).toBe(1)
+
+    // What the node logs about a request (here its dead letter) is the request's child event.
+    const mismatched = `tickets.dev.${randomUUID()}`
+    channel.publish(EVENTS_EXCHANGE, "job.jobs.fetch", Buffer.from(JSON.stringify({
+      version: 1, template: "jobs", op: "create", ticket: true, data: { id: freshId() },
+      lineage: { eventId: mismatched, parentId: "", depth: 0 }
+    })), { correlationId: "mismatch", replyTo: DIRECT_REPLY_TO, contentType: "application/json", persistent: true })
+    const escaped = mismatched.replace(/\./g, "\\.")
+    await node.waitForOutput(new RegExp(`^(?=.*dead-lettered: bad_envelope)(?=.*parentId=${escaped}\\b)(?=.*depth=1\\b)`, "m"), 30_000)
 
     // A queue outside the producer's reply_prefix: forbidden, and nothing ran.
     const outside = await client.request({ template: "jobs", op: "create", ticket: true, notify: "elsewhere", data: { id: freshId() } })

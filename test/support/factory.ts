@@ -1,10 +1,12 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
+import { randomUUID } from "node:crypto"
 import path from "node:path"
 import { Adapters } from "../../src/adapters/adapters.js"
 import type { NamasteCoreService } from "../../src/adapters/port.js"
 import { FactoryLive } from "../../src/core/factory.js"
 import { ReadCache } from "../../src/core/read-cache.js"
+import type { Request } from "../../src/protocol/envelope.js"
 import { loadTemplates } from "../../src/templates/load.js"
 import type { Template } from "../../src/templates/schema.js"
 import { TemplateRegistryLive } from "../../src/templates/registry.js"
@@ -18,6 +20,15 @@ export const fixtureTemplates = loadTemplates(path.join(repoRoot, "test", "fixtu
   Effect.provide(NodeContext.layer),
   Effect.orDie
 )
+
+/** A root request to the contract_rel fixture template, as a unit test hands it to the factory. */
+export const unitRequest = (op: string, fields: Partial<Request> = {}): Request => ({
+  version: 1,
+  template: "contract_rel",
+  op,
+  lineage: { eventId: `unit.dev.${randomUUID()}`, parentId: "", depth: 0 },
+  ...fields
+})
 
 /** What the factory published on beds.logs, in order. */
 export type Published = Array<{ readonly routingKey: string; readonly body: unknown }>

@@ -4,16 +4,10 @@ import { randomUUID } from "node:crypto"
 import { Dispatch } from "../../src/core/dispatch.js"
 import type { Request } from "../../src/protocol/envelope.js"
 import type { Template } from "../../src/templates/schema.js"
-import { fixtureTemplates, memoryFactoryLayer } from "../support/factory.js"
+import { fixtureTemplates, memoryFactoryLayer, unitRequest } from "../support/factory.js"
 import type { MemoryCalls } from "../support/memory-core.js"
 
-const request = (op: string, fields: Partial<Request> = {}): Request => ({
-  version: 1,
-  template: "contract_rel",
-  op,
-  lineage: { eventId: `unit.dev.${randomUUID()}`, parentId: "", depth: 0 },
-  ...fields
-})
+const request = unitRequest
 
 /** Runs one request through the real factory over the in-memory store: the reply data or the error's code and message. */
 const dispatch = (templates: ReadonlyArray<Template>, calls: MemoryCalls, adapters = true) =>
