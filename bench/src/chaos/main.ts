@@ -111,7 +111,9 @@ const main = async () => {
   if (failed > 0) console.error(`chaos: ${failed} fault run(s) failed`)
   if (lost > 0) console.error(`chaos: ${lost} creates answered ok have no row`)
   if (duplicated > 0) console.error(`chaos: ${duplicated} keys ran more than once${EXACTLY_ONCE ? "" : " (expected while EXACTLY_ONCE is false)"}`)
-  return failed > 0 || lost > 0 || (EXACTLY_ONCE && duplicated > 0) ? 1 : 0
+  const internal = results.reduce((sum, r) => sum + ("error" in r ? 0 : r.errors["internal"] ?? 0), 0)
+  if (internal > 0) console.error(`chaos: ${internal} requests answered internal (a defect) under a fault`)
+  return failed > 0 || lost > 0 || internal > 0 || (EXACTLY_ONCE && duplicated > 0) ? 1 : 0
 }
 
 main().then(
