@@ -125,7 +125,7 @@ const consume = (spec: BrokerSpec, hooks: BrokerHooks, connection: ChannelModel,
         ...(spec.worker === undefined ? {} : { replyHeaders: { [WORKER_HEADER]: String(spec.worker) } })
       }),
       { channel, confirms, isOpen: () => open },
-      makeObserver({ pool: spec.type, queue: names.queue, tracer: (yield* Tracing).tracer }),
+      makeObserver({ pool: spec.type, queue: names.queue, ...(yield* Tracing) }),
       { fork: (effect) => void runFork(effect), ended }
     )
 

@@ -5,7 +5,7 @@ import { cappedExponential } from "../kernel/backoff.js"
 import { invalidatedTemplate, invalidationKey, LOGS_EXCHANGE } from "../protocol/routing.js"
 import { awaitChannelClose, channelCall, openChannel } from "../transport/channel.js"
 import { recordEventRejected } from "../telemetry/metrics.js"
-import { contextOfHeaders, endSpan, SpanKind, startSpan, Tracing } from "../telemetry/tracing.js"
+import { contextOfHeaders, endSpan, isSampled, SpanKind, startSpan, Tracing } from "../telemetry/tracing.js"
 import { makeEventVerifier } from "./trust.js"
 import { AmqpConnection } from "../transport/connection.js"
 
@@ -21,7 +21,7 @@ export class CacheInvalidation extends Effect.Service<CacheInvalidation>()("beds
   scoped: Effect.gen(function*() {
     const amqp = yield* AmqpConnection
     const cache = yield* ReadCache
-    const { tracer } = yield* Tracing
+    const { sampleRatio, tracer } = yield* Tracing
     const verify = makeEventVerifier(yield* Trust, Date.now)
     let dropped = 0
     let loggedAt = 0
@@ -52,7 +52,7 @@ export class CacheInvalidation extends Effect.Service<CacheInvalidation>()("beds
             return
           }
           // Traced: a consumer span under the write that sent it (its headers carry the context).
-          const consumed = tracer === undefined ? undefined : startSpan(tracer, `process ${message.fields.routingKey}`, SpanKind.CONSUMER, {
+          const consumed = tracer === undefined || !isSampled(message.properties.headers, sampleRatio) ? undefined : startSpan(tracer, `process ${message.fields.routingKey}`, SpanKind.CONSUMER, {
             "messaging.system": "rabbitmq",
             "messaging.operation.type": "process",
             "messaging.destination.name": LOGS_EXCHANGE,

@@ -4,7 +4,7 @@ import * as Resource from "@effect/opentelemetry/Resource"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-base"
+import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler } from "@opentelemetry/sdk-trace-base"
 import { Context, Effect, Layer } from "effect"
 import type { BedsConfig } from "../config/schema.js"
 import { Tracing, TracingOff } from "../telemetry/tracing.js"
@@ -32,10 +32,13 @@ export const TelemetryLive = (config: BedsConfig, worker?: number) => {
     }
   })
   const tracing = config.tracing.enabled
-    ? Layer.effect(Tracing, Effect.map(OtelTracer.OtelTracer, (tracer) => ({ tracer }))).pipe(
+    ? Layer.effect(Tracing, Effect.map(OtelTracer.OtelTracer, (tracer) => ({ tracer, sampleRatio: config.tracing.sample_ratio }))).pipe(
       Layer.provideMerge(OtelTracer.layer),
       Layer.provide(NodeSdk.layerTracerProvider(new BatchSpanProcessor(new OTLPTraceExporter({ url: config.tracing.endpoint })), {
-        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.tracing.sample_ratio) })
+        // A message is sampled (at sample_ratio, or as its traceparent says) before a span is made
+        // (telemetry/tracing.ts isSampled): the spans that reach the SDK are those chosen, and what
+        // nests in them follows. The few spans with no request above them (boot, the sweep) are kept.
+        sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() })
       }))
     )
     : TracingOff

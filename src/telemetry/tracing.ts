@@ -17,9 +17,27 @@ import { Context, Layer } from "effect"
  * its exporter are set up by the node (roles/telemetry.ts); Effect code traces through Effect's own
  * tracer, which the same SDK backs.
  */
-export class Tracing extends Context.Tag("beds/Tracing")<Tracing, { readonly tracer: Tracer | undefined }>() {}
+export class Tracing extends Context.Tag("beds/Tracing")<Tracing, {
+  readonly tracer: Tracer | undefined
+  /** Messages traced when their sender did not decide (config tracing.sample_ratio). */
+  readonly sampleRatio: number
+}>() {}
 
-export const TracingOff = Layer.succeed(Tracing, { tracer: undefined })
+export const TracingOff = Layer.succeed(Tracing, { tracer: undefined, sampleRatio: 0 })
+
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
+/**
+ * Whether a message the node consumes is traced: as its W3C traceparent's sampled flag says, and
+ * without one (or with an invalid one) at `sampleRatio`. Decided before OpenTelemetry is asked, so
+ * an unsampled message makes no span object at all: a non-recording span, its ids and the reply's
+ * headers cost about 6 µs per request, more than the 5% of the node's CPU tracing may cost.
+ */
+export const isSampled = (headers: Headers | undefined, sampleRatio: number): boolean => {
+  const traceparent = headers?.["traceparent"]
+  if (typeof traceparent === "string" && TRACEPARENT.test(traceparent)) return (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1
+  return sampleRatio > 0 && Math.random() < sampleRatio
+}
 
 // The one writer of the W3C trace context headers (traceparent, tracestate) on BEDS's messages.
 const propagator = new W3CTraceContextPropagator()

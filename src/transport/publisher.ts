@@ -1,7 +1,7 @@
 import type { ConfirmChannel } from "amqplib"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { ROOT_CONTEXT, trace } from "@opentelemetry/api"
-import { Duration, Effect, Redacted, Scope } from "effect"
+import { Duration, Effect, Redacted, Scope, Tracer } from "effect"
 import { Trust } from "../config/trust.js"
 import { Unavailable } from "../protocol/errors.js"
 import { LOGS_EXCHANGE } from "../protocol/routing.js"
@@ -76,12 +76,10 @@ export class LogPublisher extends Effect.Service<LogPublisher>()("beds/LogPublis
        * (the event's headers carry its W3C context, so whoever consumes it continues the trace).
        */
       publish: (routingKey: string, body: unknown): Effect.Effect<void, Unavailable> =>
-        Effect.flatMap(Effect.option(Effect.currentParentSpan), (parent) =>
-          parent._tag === "None"
+        Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (parent) =>
+          parent._tag === "None" || !parent.value.sampled
+            // No sampled request around it: no span, no trace context.
             ? send(routingKey, body, undefined)
-            // Unsampled: no span; the event carries the request's context on, marked unsampled.
-            : !parent.value.sampled
-            ? send(routingKey, body, { traceparent: `00-${parent.value.traceId}-${parent.value.spanId}-00` })
             : Effect.withSpan(
             Effect.flatMap(Effect.option(OtelTracer.currentOtelSpan), (span) =>
               send(routingKey, body, span._tag === "Some" ? headersOfContext(trace.setSpan(ROOT_CONTEXT, span.value)) : undefined)),

@@ -58,7 +58,7 @@ const cachedFactory = Effect.gen(function*() {
 
 const options = { transientRetries: 2, retryBaseDelayMs: 5, retryMaxDelayMs: 20, now: () => Date.now(), trust: anonymousTrust }
 /** The broker's observer with tracing off, as a node without tracing has it. */
-const observer = makeObserver({ pool: "rBroker", queue: "beds.rBroker", tracer: undefined })
+const observer = makeObserver({ pool: "rBroker", queue: "beds.rBroker", tracer: undefined, sampleRatio: 0 })
 
 describe("the fast path", () => {
   it("rests on Effect 3's representation: succeed, fail and die are already done; anything built on them is not", () => {
