@@ -15,7 +15,8 @@
       forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
     in
     {
-      # nix build: result/bin/beds runs the node (dist/main.js) on Node 26, the Active LTS line.
+      # nix build: result/bin/beds-node runs the node (dist/main.js) on Node 26, the Active LTS line;
+      # result/bin/beds is the operator CLI.
       packages = forAllSystems (
         system: pkgs: {
           beds = pkgs.callPackage ./deploy/nix/package.nix {

@@ -1,6 +1,7 @@
 # BEDS built from this checkout: dist/ by tsc, with config/, templates/ and schema/ beside it (the
-# node finds them beside the build), the production node_modules, and bin/beds, which runs
-# dist/main.js on the given Node.
+# node finds them beside the build), the production node_modules, bin/beds-node, which runs the
+# node (dist/main.js) on the given Node, bin/beds, the operator's CLI (dist/cli/main.js: the
+# package.json bin of the same name), and bin/beds-schema-apply.
 {
   lib,
   stdenvNoCC,
@@ -75,7 +76,8 @@ stdenvNoCC.mkDerivation {
     mkdir -p $out/lib/beds $out/bin
     cp -r dist config templates schema package.json $out/lib/beds/
     ln -s ${runtimeModules}/node_modules $out/lib/beds/node_modules
-    makeWrapper ${lib.getExe nodejs} $out/bin/beds --add-flags $out/lib/beds/dist/main.js
+    makeWrapper ${lib.getExe nodejs} $out/bin/beds-node --add-flags $out/lib/beds/dist/main.js
+    makeWrapper ${lib.getExe nodejs} $out/bin/beds --add-flags $out/lib/beds/dist/cli/main.js
     makeWrapper ${lib.getExe nodejs} $out/bin/beds-schema-apply --add-flags $out/lib/beds/dist/schema-apply.js
     runHook postInstall
   '';
@@ -84,7 +86,7 @@ stdenvNoCC.mkDerivation {
 
   meta = {
     description = "BEDS (Back End Data System): message-driven data service on RabbitMQ";
-    mainProgram = "beds";
+    mainProgram = "beds-node";
     platforms = [
       "x86_64-linux"
       "aarch64-linux"
