@@ -76,7 +76,8 @@ try {
         retentionS: 3600
       }, { before: undefined }))
     const callAlone = () => Effect.runPromise(db.read("CALL bnr_create(?)", ["x".repeat(100)]))
-    // The same exactly-once transaction, its statements through SqlClient's withTransaction.
+    // The same exactly-once write through SqlClient's withTransaction, as the store did it before
+    // beds_idem_open (BEGIN and COMMIT statements of their own).
     const writeViaSqlClient = () =>
       Effect.runPromise(db.sql.withTransaction(Effect.gen(function*() {
         const s = `bench_rel/s${scope++}`
@@ -101,8 +102,8 @@ try {
     for (let round = 0; round < ROUNDS; round++) {
       for (
         const [path, send] of [
-          ["write, exactly once: the adapter's (driver transaction on the same pool)", write],
-          ["write, exactly once: the same statements through SqlClient.withTransaction", writeViaSqlClient],
+          ["write, exactly once: the adapter's (beds_idem_open, CALL, beds_idem_close on a driver connection of the pool)", write],
+          ["write, exactly once through SqlClient.withTransaction (BEGIN, beds_idem_begin, CALL, beds_idem_finish, COMMIT)", writeViaSqlClient],
           ["write: the procedure alone, no record (driver)", callAlone]
         ] as const
       ) {

@@ -11,6 +11,35 @@ CREATE TABLE IF NOT EXISTS beds_idempotency (
   KEY beds_idempotency_expires (expires_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
+-- Opens the write's transaction and claims its scope there. Nothing comes back when the claim is
+-- the caller's: the transaction stays open for the write and beds_idem_close. Otherwise the existing
+-- record comes back (committed: a claim held by another open transaction waits for it) and the
+-- transaction is already rolled back. One round trip instead of BEGIN and a CALL.
+CREATE OR REPLACE PROCEDURE beds_idem_open(IN p_scope VARCHAR(200), IN p_fingerprint CHAR(64), IN p_retention_s INT)
+BEGIN
+  DECLARE existing BOOLEAN DEFAULT FALSE;
+  DECLARE CONTINUE HANDLER FOR 1062 SET existing = TRUE;
+  START TRANSACTION;
+  INSERT INTO beds_idempotency (scope, fingerprint, created_at, expires_at)
+    VALUES (p_scope, p_fingerprint, NOW(6), NOW(6) + INTERVAL p_retention_s SECOND);
+  IF existing THEN
+    SELECT fingerprint, outcome FROM beds_idempotency WHERE scope = p_scope LOCK IN SHARE MODE;
+    ROLLBACK;
+  END IF;
+END;
+
+-- Records the outcome of the scope beds_idem_open claimed (JSON) and commits the transaction: the
+-- write and its record together. One round trip instead of a CALL and COMMIT.
+CREATE OR REPLACE PROCEDURE beds_idem_close(IN p_scope VARCHAR(200), IN p_outcome LONGTEXT)
+BEGIN
+  UPDATE beds_idempotency SET outcome = p_outcome WHERE scope = p_scope;
+  COMMIT;
+END;
+
+-- beds_idem_begin and beds_idem_finish: the same in a transaction the caller opens and commits
+-- (BEGIN, begin, the write, finish, COMMIT). Nodes before beds_idem_open used them; kept so that
+-- such a node keeps working during a rolling upgrade.
+
 -- Claims a scope in the caller's transaction. Nothing comes back when the claim is the caller's;
 -- otherwise the existing record (committed: a claim held by another open transaction waits for it).
 -- Retention is counted by the database's clock, so nodes' clocks do not matter.

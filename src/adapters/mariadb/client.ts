@@ -33,15 +33,19 @@ export interface MariaDb {
   readonly read: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>
   /**
    * A transaction on one connection of the client's own pool, its statements prepared per
-   * connection: the write path's escape hatch. `body` runs its statements with `run`; it commits
-   * when `body` succeeds and rolls back when it fails. A COMMIT that fails fails the transaction
-   * (the write's fate is then unknown); a connection left mid-transaction (interrupted) is
-   * destroyed, never returned to the pool, so the server rolls it back.
+   * connection: the write path's escape hatch. `body`'s statements (`run`) open and commit it
+   * themselves (procedures that START TRANSACTION and COMMIT, which saves BEGIN's and COMMIT's round
+   * trips), and `body` calls `ended` once a statement has committed or rolled it back. Until then
+   * the connection counts as in the transaction: a `body` that fails is rolled back, one that
+   * succeeds without ending it is committed. A connection whose ROLLBACK or COMMIT failed, or that
+   * was interrupted mid-transaction, is destroyed, never returned to the pool, so the server rolls
+   * it back.
    */
-  readonly transaction: <A, E>(
-    body: (run: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>) => Effect.Effect<A, E>
-  ) => Effect.Effect<A, E | MysqlFailed>
+  readonly transaction: <A, E>(body: (run: Run, ended: () => void) => Effect.Effect<A, E>) => Effect.Effect<A, E | MysqlFailed>
 }
+
+/** Runs one prepared statement on the transaction's connection. */
+export type Run = (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>
 
 type Done = (error: unknown, result?: unknown) => void
 
@@ -88,12 +92,12 @@ const executePrepared = (pool: mysql.Pool, text: string, values: Array<unknown>,
 const resumed = (resume: (effect: Effect.Effect<unknown, MysqlFailed>) => void): Done => (error, result) =>
   resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed(result))
 
-/** A plain text statement on a connection (BEGIN, COMMIT, ROLLBACK: no values). */
+/** A plain text statement on a connection (COMMIT, ROLLBACK: no values). */
 const queryOn = (connection: mysql.PoolConnection, text: string) =>
   Effect.async<unknown, MysqlFailed>((resume) => void connection.query(text, resumed(resume)))
 
 const transactionOn = (pool: mysql.Pool) => <A, E>(
-  body: (run: (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, MysqlFailed>) => Effect.Effect<A, E>
+  body: (run: Run, ended: () => void) => Effect.Effect<A, E>
 ): Effect.Effect<A, E | MysqlFailed> =>
   Effect.acquireUseRelease(
     Effect.async<{ readonly connection: mysql.PoolConnection; open: boolean }, MysqlFailed>((resume) =>
@@ -101,18 +105,18 @@ const transactionOn = (pool: mysql.Pool) => <A, E>(
         resume(error ? Effect.fail(new MysqlFailed({ cause: error })) : Effect.succeed({ connection, open: false })))
     ),
     (held) => {
-      const run = (text: string, values: ReadonlyArray<unknown>) =>
+      const run: Run = (text, values) =>
         Effect.async<unknown, MysqlFailed>((resume) => void executeOn(held.connection, text, values as Array<unknown>, resumed(resume)))
-      const closed = () => void (held.open = false)
+      const ended = () => void (held.open = false)
       const settle = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | MysqlFailed> =>
-        Exit.isSuccess(exit)
-          ? queryOn(held.connection, "COMMIT").pipe(Effect.tap(closed), Effect.as(exit.value))
-          : queryOn(held.connection, "ROLLBACK").pipe(Effect.tap(closed), Effect.ignore, Effect.zipRight(exit))
-      return queryOn(held.connection, "BEGIN").pipe(
-        Effect.tap(() => void (held.open = true)),
-        Effect.zipRight(Effect.exit(body(run))),
-        Effect.flatMap(settle)
-      )
+        !held.open
+          ? exit
+          : Exit.isSuccess(exit)
+          ? queryOn(held.connection, "COMMIT").pipe(Effect.tap(ended), Effect.as(exit.value))
+          : queryOn(held.connection, "ROLLBACK").pipe(Effect.tap(ended), Effect.ignore, Effect.zipRight(exit))
+      // From the first statement on, the connection may be in the transaction.
+      held.open = true
+      return Effect.exit(body(run, ended)).pipe(Effect.flatMap(settle))
     },
     (held) =>
       Effect.sync(() => {

@@ -92,8 +92,8 @@ export const mariaDbObjectKinds: StoreObjectKinds = { fetch: "view", write: "pro
 
 /** BEDS's own objects on a MariaDB store (schema/beds/mariadb): the idempotency store. */
 export const mariaDbOwnObjects = [
-  { object: "beds_idem_begin", kind: "procedure" },
-  { object: "beds_idem_finish", kind: "procedure" },
+  { object: "beds_idem_open", kind: "procedure" },
+  { object: "beds_idem_close", kind: "procedure" },
   { object: "beds_idem_sweep", kind: "procedure" }
 ] as const
 
@@ -117,18 +117,19 @@ export interface MariaDbCoreOptions {
 /** A statement runner: the read path's driver pool, or the SqlClient (in a write's transaction). */
 type Run = (text: string, values: ReadonlyArray<unknown>) => Effect.Effect<unknown, { readonly cause?: unknown }>
 
-/** The existing record a claim found (beds_idem_begin answers nothing when the claim is ours). */
+/** The existing record a claim found (beds_idem_open answers nothing when the claim is ours). */
 class Claimed extends Data.TaggedClass("Claimed")<{ readonly found: { readonly fingerprint: string; readonly outcome: string | null } }> {}
 
 /**
  * The MariaDB NamasteCore: procedures for writes and named operations, views for fetches. Writes
- * are exactly once: in one transaction on the master, `beds_idem_begin` claims the scope (a claim
- * another open transaction holds makes this one wait for its commit, and then see its record), the
- * procedure runs, and `beds_idem_finish` records the outcome; they commit together. A caller error
- * (conflict, not_found, validation) rolls the procedure's work back and is recorded on its own.
+ * are exactly once: in one transaction on the master, which `beds_idem_open` opens as it claims the
+ * scope (a claim another open transaction holds makes this one wait for its commit, and then see
+ * its record), the procedure runs, and `beds_idem_close` records the outcome and commits: three
+ * statements, the write and its record committed together. A caller error (conflict, not_found,
+ * validation) rolls the procedure's work back and is recorded on its own.
  *
  * Reads and write transactions are on the per-message path: they run on the MysqlClient's own pool
- * through mysql2 (client.ts `read`, `transaction`), since through SqlClient a write's five statements
+ * through mysql2 (client.ts `read`, `transaction`), since through SqlClient a write's statements
  * cost the node several times the CPU (BENCHMARKS.md). The sweep and the IPL's check use SqlClient.
  */
 export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
@@ -181,15 +182,19 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
           return callProcedure(run, call, call.params)
       }
     }
-    const claim = (run: Run, once: Once) =>
-      Effect.flatMap(rows(run, undefined, "CALL beds_idem_begin(?, ?, ?)", [once.scope, once.fingerprint, once.retentionS]), (found) =>
-        found[0] === undefined
-          ? Effect.void
-          : Effect.fail(new Claimed({ found: { fingerprint: String(found[0]["fingerprint"]), outcome: (found[0]["outcome"] ?? null) as string | null } })))
-    const finish = (run: Run, once: Once, recorded: Recorded) => rows(run, undefined, "CALL beds_idem_finish(?, ?)", [once.scope, encodeRecorded(recorded)])
+    /** Opens the transaction and claims the scope; a scope already claimed has been rolled back (`ended`). */
+    const claim = (run: Run, ended: () => void, once: Once) =>
+      Effect.flatMap(rows(run, undefined, "CALL beds_idem_open(?, ?, ?)", [once.scope, once.fingerprint, once.retentionS]), (found) => {
+        if (found[0] === undefined) return Effect.void
+        ended()
+        return Effect.fail(new Claimed({ found: { fingerprint: String(found[0]["fingerprint"]), outcome: (found[0]["outcome"] ?? null) as string | null } }))
+      })
+    /** Records the outcome and commits (`ended`). */
+    const finish = (run: Run, ended: () => void, once: Once, recorded: Recorded) =>
+      Effect.tap(rows(run, undefined, "CALL beds_idem_close(?, ?)", [once.scope, encodeRecorded(recorded)]), ended)
     /** Claims the scope and records an outcome in one transaction (a caller error's, after its rollback). */
     const record = (once: Once, recorded: Recorded) =>
-      writer.transaction((run) => Effect.zipRight(claim(run, once), finish(run, once, recorded))).pipe(
+      writer.transaction((run, ended) => Effect.zipRight(claim(run, ended, once), finish(run, ended, once, recorded))).pipe(
         Effect.as(firstRun(recorded, null)),
         Effect.catchTag("MysqlFailed", classifyMysqlError)
       )
@@ -200,9 +205,9 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
       once: Once,
       options: { readonly before: string | undefined }
     ): Effect.Effect<Written, Unavailable | KeyReused | InProgress> =>
-      writer.transaction((run) =>
+      writer.transaction((run, ended) =>
         Effect.gen(function*() {
-          yield* claim(run, once)
+          yield* claim(run, ended, once)
           const key = call.values[call.template.key]
           const before = options.before === undefined || key === undefined
             ? null
@@ -210,11 +215,11 @@ export const makeMariaDbCore = (options: MariaDbCoreOptions) =>
           const recorded = yield* Effect.exit(mutate(run, call, kind)).pipe(Effect.flatMap(recordedOf))
           // A caller error: the procedure's work is rolled back with the transaction, then recorded alone.
           if (!recorded.ok) return yield* Effect.fail(new RolledBack({ recorded }))
-          yield* finish(run, once, recorded)
+          yield* finish(run, ended, once, recorded)
           return firstRun(recorded, before)
         })
       ).pipe(
-        // A failed BEGIN or COMMIT: a COMMIT lost with its connection leaves the write's fate unknown, which is unavailable.
+        // A failed claim or close: a commit lost with its connection leaves the write's fate unknown, which is unavailable.
         Effect.catchTag("MysqlFailed", classifyMysqlError),
         Effect.catchTags({
           Claimed: ({ found }) => replayOf(once, found),
