@@ -27,13 +27,18 @@ describe("node dist/main.js under load", () => {
 
     const client = await connectBedsClient({ vhost, username: "guest", password: "guest", clientId: "loadtest", timeoutMs: 4_000 })
     cleanups.push(() => client.close())
-    // Load until 300 answers, SIGTERM, then 200 more requests so that some arrive after the node stopped.
+    // Load until 300 answers, SIGTERM, and on until the node has exited: each caller's last request
+    // goes out after the exit, so some requests surely arrive after the node stopped consuming (a
+    // fixed count after the signal raced the drain on a busy machine: all were answered).
     let answered = 0
     let sent = 0
-    let sentAtSignal: number | undefined
+    let exitCode: Promise<number | string> | undefined
+    let hasExited = false
     const outcomes = await Promise.all(Array.from({ length: 64 }, async () => {
       const mine: Array<"answered" | "unanswered"> = []
-      while (sentAtSignal === undefined || sent < sentAtSignal + 200) {
+      let last = false
+      while (!last) {
+        last = hasExited
         sent++
         // Only the request is guarded: an assertion on its reply must fail the test, not count as unanswered.
         const reply = await client.request({ template: "orders", op: "create", data: { n: sent } }).catch((error: { _tag?: string }) => {
@@ -48,15 +53,16 @@ describe("node dist/main.js under load", () => {
         expect(reply.status === "error" && reply.error.code).toBe("not_found")
         answered++
         mine.push("answered")
-        if (answered === 300 && sentAtSignal === undefined) {
-          sentAtSignal = sent
+        if (answered === 300 && exitCode === undefined) {
+          exitCode = node.exited(30_000)
+          void exitCode.then(() => void (hasExited = true))
           node.child.kill("SIGTERM")
         }
       }
       return mine
     }))
 
-    expect(await node.exited(30_000)).toBe(0)
+    expect(await exitCode).toBe(0)
     expect(node.stdout()).toMatch(/shutdown: signal received; draining/)
     expect(node.stdout()).toMatch(/shutdown: done, exiting/)
     const results = outcomes.flat()
