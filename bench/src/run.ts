@@ -5,7 +5,7 @@
 import amqp from "amqplib"
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import os from "node:os"
@@ -51,6 +51,10 @@ const signingSecret = randomBytes(32).toString("base64url")
 const PERF = args.has("--perf")
 const PERF_DIR = path.join(root, "bench", "results", "perf")
 const PERF_FLAGS = PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] : []
+// --workers=2: the node runs with node.workers = 2 (a primary and two worker processes); its CPU
+// is then that of its whole process tree (nodeTreeCpuMicros). Default 1: one process, nothing forked.
+const WORKERS = Number(option("workers") ?? 1)
+if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error(`--workers=${option("workers")}: a whole number, 1 or more`)
 
 // ---------------------------------------------------------------- measuring
 
@@ -60,10 +64,43 @@ const cpuMicros = async (pid: number): Promise<number> => {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   return (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100)
 }
+/**
+ * The CPU of a process and everything it forked, in microseconds: its own utime + stime, its
+ * cutime + cstime (children it has already waited for, such as a worker that died and was
+ * replaced), and each live child's own total, found in /proc/<pid>/task/<tid>/children. That is
+ * how a node with node.workers > 1 is measured: the primary plus its worker processes.
+ */
+const treeCpuMicros = async (pid: number): Promise<number> => {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const own = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * (1_000_000 / 100)
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as Array<string>)
+  const children = new Set<number>()
+  for (const task of tasks) {
+    const listed = await readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => "")
+    for (const child of listed.split(" ").filter((word) => word.length > 0)) children.add(Number(child))
+  }
+  // A child that exits between the listing and its reading counts as nothing here; the next
+  // snapshot has it in cutime once reaped.
+  const theirs = await Promise.all([...children].map((child) => treeCpuMicros(child).catch(() => 0)))
+  return theirs.reduce((sum, micros) => sum + micros, own)
+}
+/** Processes measured as a tree (the node); the others by their own CPU only. */
+const TREES = new Set(["node"])
 /** CPU microseconds so far of each named process. */
 const cpuSnapshot = async (pids: Record<string, number>): Promise<Record<string, number>> =>
-  Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuMicros(pid)] as const)))
+  Object.fromEntries(await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await (TREES.has(k) ? treeCpuMicros(pid) : cpuMicros(pid))] as const)))
 const pidOf = async (pattern: string) => Number((await run("pgrep", ["-o", "-f", pattern])).stdout.trim())
+/**
+ * The process listening on 127.0.0.1:`port` (from `ss -ltnp`): the machine's own RabbitMQ and
+ * MariaDB, not a private server another run (a chaos lab, a test) started beside them. Falls back
+ * to the oldest process matching `pattern` when ss shows no pid.
+ */
+const listenerPid = async (port: number, pattern: string) => {
+  const listing = await run("ss", ["-ltnpH", `sport = :${port}`]).then((r) => r.stdout, () => "")
+  const pid = /pid=(\d+)/.exec(listing)?.[1]
+  return pid === undefined ? pidOf(pattern) : Number(pid)
+}
 
 interface Point {
   readonly scenario: string
@@ -76,6 +113,8 @@ interface Point {
   readonly p99_ms: number
   /** CPU microseconds per request, per process. */
   readonly cpu_us_per_req: Record<string, number>
+  /** The machine's 1-minute load average at the point's end (it is shared: read figures with it). */
+  readonly load1: number
 }
 
 const percentile = (sorted: Array<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
@@ -117,9 +156,10 @@ const measure = async (
     p50_ms: round(percentile(latencies, 50)),
     p95_ms: round(percentile(latencies, 95)),
     p99_ms: round(percentile(latencies, 99)),
-    cpu_us_per_req: Object.fromEntries(Object.keys(pids).map((k) => [k, round((cpuAfter[k]! - cpuBefore[k]!) / Math.max(1, requests), 0)]))
+    cpu_us_per_req: Object.fromEntries(Object.keys(pids).map((k) => [k, round((cpuAfter[k]! - cpuBefore[k]!) / Math.max(1, requests), 0)])),
+    load1: round(os.loadavg()[0]!)
   }
-  console.log(`${scenario.padEnd(22)} c=${String(concurrency).padStart(3)} ${String(point.rps).padStart(6)} req/s  p50 ${point.p50_ms} p99 ${point.p99_ms} ms  errors ${errors}  cpu us/req ${JSON.stringify(point.cpu_us_per_req)}`)
+  console.log(`${scenario.padEnd(22)} c=${String(concurrency).padStart(3)} ${String(point.rps).padStart(6)} req/s  p50 ${point.p50_ms} p99 ${point.p99_ms} ms  errors ${errors}  cpu us/req ${JSON.stringify(point.cpu_us_per_req)}  load ${point.load1}`)
   return point
 }
 
@@ -197,7 +237,7 @@ const setUp = async (): Promise<Environment> => {
   }
   await writeFile(path.join(configDir, "env_dev.toml"), stringify({
     config_version: 1,
-    node: { id: "bench1" },
+    node: { id: "bench1", workers: WORKERS },
     logging: { level: "info", format: "json" },
     rabbitmq: { vhost: runId, username: "guest", password: "guest" },
     mariadb: { master: { database: runId, username: "root", password: "" } },
@@ -292,8 +332,8 @@ const setUp = async (): Promise<Environment> => {
     node: node.pid!,
     raw_worker: worker.pid!,
     bench_client: process.pid,
-    rabbitmq: await pidOf("beam.smp"),
-    mariadb: await pidOf("mariadbd")
+    rabbitmq: await listenerPid(5672, "beam.smp"),
+    mariadb: await listenerPid(3306, "mariadbd")
   }
   return { runId, amqpUrl, client, node, worker, metrics, pids, db, cleanups }
 }
@@ -445,19 +485,20 @@ const ratios = (points: ReadonlyArray<Point>) => {
 const markdown = (result: Awaited<ReturnType<typeof collect>>) => {
   const m = result.machine
   const lines = [
-    `Run ${result.at} on ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB; Node ${m.node}, RabbitMQ ${m.rabbitmq}, MariaDB ${m.mariadb}.`,
+    `Run ${result.at} on ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB; Node ${m.node}, RabbitMQ ${m.rabbitmq}, MariaDB ${m.mariadb}; ` +
+      (WORKERS === 1 ? "node.workers = 1 (one process)." : `node.workers = ${WORKERS} (node µs/req: the primary and its ${WORKERS} worker processes together).`),
     "",
-    "| scenario | in flight | req/s | p50 ms | p95 ms | p99 ms | errors | node µs/req | raw worker µs/req | RabbitMQ µs/req | MariaDB µs/req | client µs/req |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| scenario | in flight | req/s | p50 ms | p95 ms | p99 ms | errors | node µs/req | raw worker µs/req | RabbitMQ µs/req | MariaDB µs/req | client µs/req | load |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...result.points.map((p) =>
-      `| ${p.scenario} | ${p.concurrency} | ${p.rps} | ${p.p50_ms} | ${p.p95_ms} | ${p.p99_ms} | ${p.errors} | ${p.cpu_us_per_req["node"]} | ${p.cpu_us_per_req["raw_worker"]} | ${p.cpu_us_per_req["rabbitmq"]} | ${p.cpu_us_per_req["mariadb"]} | ${p.cpu_us_per_req["bench_client"]} |`),
+      `| ${p.scenario} | ${p.concurrency} | ${p.rps} | ${p.p50_ms} | ${p.p95_ms} | ${p.p99_ms} | ${p.errors} | ${p.cpu_us_per_req["node"]} | ${p.cpu_us_per_req["raw_worker"]} | ${p.cpu_us_per_req["rabbitmq"]} | ${p.cpu_us_per_req["mariadb"]} | ${p.cpu_us_per_req["bench_client"]} | ${p.load1} |`),
     "",
     "| BEDS | raw | in flight | throughput BEDS/raw | p99 BEDS/raw | node µs/req | raw worker µs/req | CPU BEDS/raw |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ...result.ratios.map((r) =>
       `| ${r.beds} | ${r.raw} | ${r.concurrency} | ${r.throughput_ratio} | ${r.p99_ratio} | ${r.node_cpu_us} | ${r.raw_worker_cpu_us} | ${r.cpu_ratio} |`),
     "",
-    `Node memory: RSS ${result.memory.before?.rss_mb} MB and heap ${result.memory.before?.heap_used_mb} MB before, ` +
+    `Node memory${WORKERS === 1 ? "" : " (the last metrics line of one worker process)"}: RSS ${result.memory.before?.rss_mb} MB and heap ${result.memory.before?.heap_used_mb} MB before, ` +
       `RSS ${result.memory.after?.rss_mb} MB and heap ${result.memory.after?.heap_used_mb} MB after. Pools: ${result.memory.after?.pools}.`
   ]
   return lines.join("\n")
@@ -470,6 +511,8 @@ const collect = async (env: Environment) => {
   return {
     at: new Date().toISOString(),
     machine: await machine(env),
+    workers: WORKERS,
+    loadavg: os.loadavg().map((n) => round(n)),
     points,
     ratios: ratios(points),
     memory: { before, after: env.metrics.at(-1) }
@@ -494,7 +537,7 @@ const main = async () => {
     await writeFile(file, JSON.stringify(result, null, 2))
     const table = markdown(result)
     console.log(`\n${table}\n\nresults: ${file}`)
-    if (!QUICK && ONLY === undefined && option("concurrency") === undefined) {
+    if (!QUICK && ONLY === undefined && option("concurrency") === undefined && WORKERS === 1) {
       const doc = path.join(root, "BENCHMARKS.md")
       const text = await readFile(doc, "utf8")
       const updated = text.replace(/<!-- latest:start -->[\s\S]*<!-- latest:end -->/, `<!-- latest:start -->\n${table}\n<!-- latest:end -->`)
