@@ -13,6 +13,8 @@ export interface FaultContext {
   readonly nodes: Array<BedsNode>
   /** Starts node `index` again with its config; resolves when it serves. */
   readonly restartNode: (index: number) => Promise<void>
+  /** Starts one more node, `chaos-{label}`, beside the others (added to `nodes`); resolves when it serves. */
+  readonly startNode: (label: string) => Promise<BedsNode>
   readonly now: () => number
 }
 
@@ -29,7 +31,18 @@ export interface Fault {
   readonly name: string
   readonly title: string
   readonly inject?: (context: FaultContext) => Promise<FaultWindow>
+  /** The broker queues' type for this run's nodes (rabbitmq.queue_type); classic when not given. */
+  readonly queueType?: "quorum"
+  /**
+   * The fault must cost no request: every one is finally answered ok (after resends, if any), and
+   * none is left with an error or no answer. True of the faults that take away a node while another
+   * consumes the same queues: whatever the one that left held, RabbitMQ gives to the others.
+   */
+  readonly everyRequestOk?: boolean
 }
+
+/** The queue whose consumers show which nodes serve (every node runs the role's wBroker pool). */
+const WRITE_QUEUE = "beds.wBroker"
 
 /** vm_memory_high_watermark as RabbitMQ ships it; the private node's config does not change it. */
 const DEFAULT_WATERMARK = "0.4"
@@ -89,6 +102,7 @@ export const faults: ReadonlyArray<Fault> = [
   {
     name: "node-kill",
     title: "BEDS node SIGKILL (of two consuming)",
+    everyRequestOk: true,
     inject: async ({ nodes, now }) => {
       const victim = nodes[0]!
       const start = now()
@@ -101,6 +115,7 @@ export const faults: ReadonlyArray<Fault> = [
   {
     name: "node-term",
     title: "BEDS node SIGTERM, started again",
+    everyRequestOk: true,
     inject: async ({ nodes, restartNode, now }) => {
       const victim = nodes[0]!
       const start = now()
@@ -113,6 +128,39 @@ export const faults: ReadonlyArray<Fault> = [
         end: now(),
         evidence: `node ${victim.id} exited ${exit} after ${Math.round(exitedAt - start)} ms; serving again after ${Math.round(now() - start)} ms`,
         applied: exit === 0
+      }
+    }
+  },
+  {
+    // A rolling upgrade of one node: its successor (the same build under a node id of its own,
+    // chaos-a2; a new version would be another dist, consuming the same queues the same way) starts
+    // and serves beside it, then the old node is drained with SIGTERM and must exit 0. On quorum
+    // queues, the layout docs/scaling.md recommends for a cluster.
+    name: "node-swap",
+    title: "BEDS node hot swap (successor up, old one SIGTERMed), quorum queues",
+    queueType: "quorum",
+    everyRequestOk: true,
+    inject: async ({ lab, vhost, nodes, startNode, now }) => {
+      const old = nodes[0]!
+      const start = now()
+      // rabbitmqctl takes a second under load: asked beside the boot, not after it.
+      const [successor, queueType] = await Promise.all([startNode("a2"), lab.rabbit.queueTypes(vhost).then((types) => types[WRITE_QUEUE])])
+      const servingAt = now()
+      // Consumers per node, from its connections' channels (`beds {id} appServer`; the client is left out).
+      const perNode: Record<string, number> = {}
+      for (const [name, count] of Object.entries(await lab.rabbit.consumersByConnection(vhost))) {
+        const id = /^beds (\S+) appServer/.exec(name)?.[1]
+        if (id !== undefined) perNode[id] = (perNode[id] ?? 0) + count
+      }
+      old.child.kill("SIGTERM")
+      const exit = await exitOf(old.child)
+      const consumers = Object.entries(perNode).sort().map(([id, count]) => `${id} ${count}`).join(", ")
+      return {
+        start,
+        end: now(),
+        evidence: `${WRITE_QUEUE} is a ${queueType} queue; ${successor.id} serving after ${Math.round(servingAt - start)} ms ` +
+          `(consumers per node: ${consumers}); ${old.id} SIGTERMed, exited ${exit} after ${Math.round(now() - servingAt)} ms`,
+        applied: exit === 0 && queueType === "quorum" && (perNode[successor.id] ?? 0) > 0 && (perNode[old.id] ?? 0) > 0
       }
     }
   },

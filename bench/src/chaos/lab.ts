@@ -55,12 +55,12 @@ export interface NodeServices {
   readonly schemaDirectory: string
 }
 
-/** The env_dev.toml of an appServer node on the lab's services, in `vhost`. */
-export const nodeOverrides = (services: NodeServices, nodeId: string, vhost: string) => ({
+/** The env_dev.toml of an appServer node on the lab's services, in `vhost`, its broker queues of `queueType`. */
+export const nodeOverrides = (services: NodeServices, nodeId: string, vhost: string, queueType: "classic" | "quorum" = "classic") => ({
   config_version: 1,
   node: { id: nodeId, role: "appServer" },
   logging: { level: "info" },
-  rabbitmq: { host: "127.0.0.1", port: services.rabbitPort, vhost, username: "guest", password: "guest" },
+  rabbitmq: { host: "127.0.0.1", port: services.rabbitPort, vhost, username: "guest", password: "guest", queue_type: queueType },
   mariadb: { master: { host: "127.0.0.1", port: services.mariadbPort, database: services.database, username: "root", password: "" } },
   mongodb: { uri: services.mongodbUri, database: "beds_chaos" },
   dynamodb: { endpoint: services.dynamodbEndpoint, region: "us-east-1", access_key_id: "local", secret_access_key: "local" },

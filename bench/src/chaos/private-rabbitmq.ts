@@ -25,6 +25,14 @@ export interface PrivateRabbitMq {
   readonly closeConnections: (vhost: string, reason: string) => Promise<number>
   /** Messages (ready + unacknowledged) per queue of `vhost`. */
   readonly queueDepths: (vhost: string) => Promise<Record<string, number>>
+  /** The type (classic, quorum) of each queue of `vhost`. */
+  readonly queueTypes: (vhost: string) => Promise<Record<string, string>>
+  /**
+   * Consumers now, per client connection name (BEDS names its connections `beds {node id} {role}`),
+   * summed over the connection's channels in `vhost`. From the channels, not the queues: a quorum
+   * queue's own consumer count is a statistic updated every few seconds.
+   */
+  readonly consumersByConnection: (vhost: string) => Promise<Record<string, number>>
   readonly stop: () => Promise<void>
 }
 
@@ -117,6 +125,12 @@ export const startPrivateRabbitMq = async (options: { readonly directory: string
     await command("epmd", ["-port", String(epmdPort), "-kill"], env, 10_000).catch(() => undefined)
   }
 
+  /** `list_queues` of `vhost`: per queue, its name and then `columns`, as rabbitmqctl prints them. */
+  const listQueues = async (vhost: string, columns: ReadonlyArray<string>) => {
+    const listing = await ctl(["list_queues", "-p", vhost, "-q", "--no-table-headers", "name", ...columns])
+    return listing.split("\n").filter((line) => line.includes("\t")).map((line) => line.split("\t"))
+  }
+
   return {
     nodeName,
     port,
@@ -137,12 +151,24 @@ export const startPrivateRabbitMq = async (options: { readonly directory: string
       const output = await ctl(["close_all_connections", "--vhost", vhost, reason])
       return Number(/Closed (\d+) connection/.exec(output)?.[1] ?? 0)
     },
-    queueDepths: async (vhost) => {
-      const listing = await ctl(["list_queues", "-p", vhost, "-q", "--no-table-headers", "name", "messages"])
-      return Object.fromEntries(listing.split("\n").filter((line) => line.includes("\t")).map((line) => {
-        const [name, messages] = line.split("\t")
-        return [name!, Number(messages)]
-      }))
+    queueDepths: async (vhost) => Object.fromEntries((await listQueues(vhost, ["messages"])).map(([name, messages]) => [name!, Number(messages)])),
+    queueTypes: async (vhost) => Object.fromEntries((await listQueues(vhost, ["type"])).map(([name, type]) => [name!, type!])),
+    consumersByConnection: async (vhost) => {
+      const rows = async (what: string, columns: ReadonlyArray<string>) =>
+        (await ctl([what, "-q", "--no-table-headers", "vhost", ...columns])).split("\n")
+          .map((line) => line.split("\t")).filter((row) => row.length === columns.length + 1 && row[0] === vhost)
+      // A channel's name is its connection's name and " (channel number)".
+      const [connections, channels] = await Promise.all([
+        rows("list_connections", ["name", "client_properties"]),
+        rows("list_channels", ["name", "consumer_count"])
+      ])
+      const connectionNames = new Map(connections.map(([, name, properties]) => [name!, /"connection_name","([^"]*)"/.exec(properties!)?.[1] ?? name!]))
+      const consumers: Record<string, number> = {}
+      for (const [, channel, count] of channels) {
+        const connection = connectionNames.get(channel!.replace(/ \(\d+\)$/, "")) ?? channel!
+        consumers[connection] = (consumers[connection] ?? 0) + Number(count)
+      }
+      return consumers
     },
     stop
   }

@@ -36,25 +36,26 @@ export const runFault = async (lab: Lab, fault: Fault, profile: Profile, options
       cleanups.add("keep the node logs", () =>
         cp(runDirectory, path.join(keepLogsIn, runId), { recursive: true, filter: (source) => !source.includes("config-") }))
     }
-    const configDirs = ["a", "b"].map((suffix) => path.join(runDirectory, `config-${suffix}`))
-    for (const [i, configDir] of configDirs.entries()) {
-      await writeConfigDir(configDir, nodeOverrides(lab.nodeServices, `chaos-${i === 0 ? "a" : "b"}`, vhost))
-    }
-    await lab.rabbit.addVhost(vhost)
-    cleanups.add(`delete vhost ${vhost}`, () => lab.rabbit.deleteVhost(vhost))
-
-    const launch = (index: number) => {
+    // Node `chaos-{label}`: its config directory and its log file are named after its label.
+    const configure = (label: string) =>
+      writeConfigDir(path.join(runDirectory, `config-${label}`), nodeOverrides(lab.nodeServices, `chaos-${label}`, vhost, fault.queueType))
+    const launch = (index: number, label: string) => {
       const node = startBedsNode({
-        id: `chaos-${index === 0 ? "a" : "b"}`,
-        configDir: configDirs[index]!,
-        logFile: path.join(runDirectory, `node-${index === 0 ? "a" : "b"}.log`),
+        id: `chaos-${label}`,
+        configDir: path.join(runDirectory, `config-${label}`),
+        logFile: path.join(runDirectory, `node-${label}.log`),
         markerEnv: lab.markerEnv
       })
       nodes[index] = node
       return node
     }
+    const labels = ["a", "b"]
+    for (const label of labels) await configure(label)
+    await lab.rabbit.addVhost(vhost)
+    cleanups.add(`delete vhost ${vhost}`, () => lab.rabbit.deleteVhost(vhost))
+
     cleanups.add("stop the BEDS nodes", () => Promise.all(nodes.map((node) => node.stop(20_000))))
-    await Promise.all([launch(0), launch(1)].map((node) => node.serving(NODE_BOOT_MS)))
+    await Promise.all(labels.map((label, index) => launch(index, label).serving(NODE_BOOT_MS)))
 
     const client = await connectBedsClient({
       port: lab.rabbit.port,
@@ -77,7 +78,13 @@ export const runFault = async (lab: Lab, fault: Fault, profile: Profile, options
       vhost,
       profile,
       nodes,
-      restartNode: (index) => launch(index).serving(NODE_BOOT_MS),
+      restartNode: (index) => launch(index, labels[index]!).serving(NODE_BOOT_MS),
+      startNode: async (label) => {
+        await configure(label)
+        const node = launch(nodes.length, label)
+        await node.serving(NODE_BOOT_MS)
+        return node
+      },
       now
     }
     // The load goes on while the fault lasts and `tailMs` after it, so recovery happens under load.
