@@ -55,6 +55,9 @@ const PERF_FLAGS = PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] :
 // is then that of its whole process tree (nodeTreeCpuMicros). Default 1: one process, nothing forked.
 const WORKERS = Number(option("workers") ?? 1)
 if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error(`--workers=${option("workers")}: a whole number, 1 or more`)
+// --quorum: the broker queues are quorum queues (rabbitmq.queue_type; one member on this machine's
+// single RabbitMQ node, so replication to followers is not in the figure).
+const QUORUM = args.has("--quorum")
 
 // ---------------------------------------------------------------- measuring
 
@@ -239,7 +242,7 @@ const setUp = async (): Promise<Environment> => {
     config_version: 1,
     node: { id: "bench1", workers: WORKERS },
     logging: { level: "info", format: "json" },
-    rabbitmq: { vhost: runId, username: "guest", password: "guest" },
+    rabbitmq: { vhost: runId, username: "guest", password: "guest", queue_type: QUORUM ? "quorum" : "classic" },
     mariadb: { master: { database: runId, username: "root", password: "" } },
     mongodb: { uri: isolated.mongoUri, database: runId },
     dynamodb: { endpoint: isolated.dynamoEndpoint, access_key_id: "local", secret_access_key: "local" },
@@ -486,7 +489,8 @@ const markdown = (result: Awaited<ReturnType<typeof collect>>) => {
   const m = result.machine
   const lines = [
     `Run ${result.at} on ${m.cores} cores (${m.cpu}), ${m.memory_gib} GiB; Node ${m.node}, RabbitMQ ${m.rabbitmq}, MariaDB ${m.mariadb}; ` +
-      (WORKERS === 1 ? "node.workers = 1 (one process)." : `node.workers = ${WORKERS} (node µs/req: the primary and its ${WORKERS} worker processes together).`),
+      (WORKERS === 1 ? "node.workers = 1 (one process)" : `node.workers = ${WORKERS} (node µs/req: the primary and its ${WORKERS} worker processes together)`) +
+      `; ${QUORUM ? "quorum" : "classic"} broker queues.`,
     "",
     "| scenario | in flight | req/s | p50 ms | p95 ms | p99 ms | errors | node µs/req | raw worker µs/req | RabbitMQ µs/req | MariaDB µs/req | client µs/req | load |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -512,6 +516,7 @@ const collect = async (env: Environment) => {
     at: new Date().toISOString(),
     machine: await machine(env),
     workers: WORKERS,
+    queue_type: QUORUM ? "quorum" : "classic",
     loadavg: os.loadavg().map((n) => round(n)),
     points,
     ratios: ratios(points),
@@ -537,7 +542,7 @@ const main = async () => {
     await writeFile(file, JSON.stringify(result, null, 2))
     const table = markdown(result)
     console.log(`\n${table}\n\nresults: ${file}`)
-    if (!QUICK && ONLY === undefined && option("concurrency") === undefined && WORKERS === 1) {
+    if (!QUICK && ONLY === undefined && option("concurrency") === undefined && WORKERS === 1 && !QUORUM) {
       const doc = path.join(root, "BENCHMARKS.md")
       const text = await readFile(doc, "utf8")
       const updated = text.replace(/<!-- latest:start -->[\s\S]*<!-- latest:end -->/, `<!-- latest:start -->\n${table}\n<!-- latest:end -->`)
