@@ -52,7 +52,7 @@ const PERF = args.has("--perf")
 const PERF_DIR = path.join(root, "bench", "results", "perf")
 const PERF_FLAGS = PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] : []
 // --workers=2: the node runs with node.workers = 2 (a primary and two worker processes); its CPU
-// is then that of its whole process tree (nodeTreeCpuMicros). Default 1: one process, nothing forked.
+// is then that of its whole process tree (treeCpuMicros). Default 1: one process, nothing forked.
 const WORKERS = Number(option("workers") ?? 1)
 if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error(`--workers=${option("workers")}: a whole number, 1 or more`)
 // --quorum: the broker queues are quorum queues (rabbitmq.queue_type; one member on this machine's
