@@ -6,11 +6,13 @@ import { ServiceUnavailable } from "./kernel/errors.js"
 import { makeIpl, roundMs, type IplStepResult } from "./ipl/runner.js"
 import { serviceSteps } from "./ipl/steps.js"
 import { templatesStep } from "./ipl/templates.js"
+import { GatewayLive } from "./roles/gateway.js"
 import { HealthServerLive, makeNodeHealth, type NodeHealth } from "./roles/health.js"
 import { awaitServing, brokerSpecs, NodeLive } from "./roles/node-layer.js"
 import { PrometheusMetrics } from "./roles/telemetry.js"
 import { startWorkers, workerCount } from "./roles/workers.js"
 import { mergePrometheus } from "./telemetry/prometheus-merge.js"
+import { loadTemplates } from "./templates/load.js"
 import { AmqpConnection } from "./transport/connection.js"
 
 /**
@@ -55,6 +57,18 @@ export const runNode = (config: BedsConfig, options: StartupOptions, configStep:
     // The primary of several workers opens the adapters only to check them: its workers serve.
     const templates = ipl.step(templatesStep(config))
     const found = Option.getOrElse(workers > 1 ? yield* Effect.scoped(templates) : yield* templates, () => ({ templates: [], adapters: {} }))
+    if (config.gateway.enabled && !options.check) {
+      const target = `http://${config.gateway.host}:${config.gateway.port}`
+      yield* ipl.step({
+        name: "http gateway",
+        target,
+        run: loadTemplates(config.templates.directory).pipe(
+          Effect.flatMap((loaded) => Layer.build(GatewayLive(config, loaded.map((entry) => entry.template), health, startedAt))),
+          Effect.asVoid,
+          Effect.mapError((error) => new ServiceUnavailable({ target, reason: error.message }))
+        )
+      })
+    }
     const report = yield* ipl.report
     yield* health.iplDone(report)
     if (options.check) return report.failed.length === 0 ? 0 : 1

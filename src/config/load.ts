@@ -62,6 +62,16 @@ export const loadConfig = Effect.fn("Config.load")(function*(source: ConfigSourc
   if (source.env === "prod" && decoded.trust.node_key === undefined) {
     return yield* new ConfigError({ message: `trust.node_key: missing in prod (the node signs its events on beds.logs with it); set it in ${envPath} or BEDS_TRUST__NODE_KEY` })
   }
+  const gateway = decoded.gateway
+  if (gateway.signing_key !== undefined && !(gateway.signing_key in decoded.trust.keys)) {
+    return yield* new ConfigError({ message: `gateway.signing_key: "${gateway.signing_key}" is not one of trust.keys (the gateway signs with a producer key the nodes know)` })
+  }
+  if (gateway.enabled && Object.keys(gateway.api_keys).length === 0 && gateway.jwt === undefined) {
+    return yield* new ConfigError({ message: "gateway: enabled, but neither gateway.api_keys nor gateway.jwt is set: nobody could call it" })
+  }
+  if (source.env === "prod" && gateway.enabled && gateway.signing_key === undefined) {
+    return yield* new ConfigError({ message: `gateway.signing_key: missing in prod (nodes run only signed requests); set it in ${envPath} or BEDS_GATEWAY__SIGNING_KEY` })
+  }
   return {
     ...decoded,
     trust: { ...decoded.trust, anonymous: decoded.trust.anonymous_in.some((env) => env === source.env) },

@@ -1,6 +1,8 @@
 import { Schema } from "effect"
 import { Route } from "../protocol/routing.js"
 import { defaultSchemaDirectory, defaultTemplatesDirectory } from "./directories.js"
+import { defaultGateway, GatewaySection } from "./gateway.js"
+import { BooleanSetting, intBetween, Secret } from "./settings.js"
 
 /** The config format this build reads. An older file is refused (config/load.ts `checkVersion`). */
 export const CURRENT_CONFIG_VERSION = 1
@@ -11,33 +13,12 @@ export type Environment = typeof Environment.Type
 export const Role = Schema.Literal("appServer", "admin", "segundo", "tercero")
 export type Role = typeof Role.Type
 
-/**
- * Config values arrive from TOML (typed) or from BEDS_* environment variables (always strings),
- * so numeric settings accept an integer or a string holding one.
- */
-const IntegerSetting = Schema.Union(
-  Schema.Int,
-  Schema.compose(Schema.NumberFromString, Schema.Int)
-).annotations({ identifier: "integer" })
-
-const intBetween = (min: number, max: number) =>
-  IntegerSetting.pipe(Schema.filter((n) => (n >= min && n <= max) || `an integer from ${min} to ${max}`))
-
-/** A boolean from TOML, or "true"/"false" from a BEDS_* variable. */
-const BooleanSetting = Schema.Union(Schema.Boolean, Schema.transform(Schema.Literal("true", "false"), Schema.Boolean, {
-  decode: (text) => text === "true",
-  encode: (value) => (value ? "true" : "false")
-})).annotations({ identifier: "boolean" })
-
 const Port = intBetween(1, 65_535)
 const Host = Schema.NonEmptyTrimmedString.annotations({ identifier: "host name or address" })
 const NonEmpty = Schema.NonEmptyTrimmedString.annotations({ identifier: "non-empty string" })
 
-/** A secret: held as `Redacted`, so it prints as `<redacted>` in logs and errors. */
-const Secret = Schema.Redacted(Schema.String)
-
 /** Keys whose values are secrets: error messages never echo what was found there. */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(["password", "secret_access_key", "uri", "secret"])
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["password", "secret_access_key", "uri", "secret", "secret_sha256"])
 
 const NodeSection = Schema.Struct({
   /** Names this node in event ids (`{node}.{env}.{uuid}`) and on every log line. */
@@ -311,7 +292,8 @@ export const BedsConfigSchema = Schema.Struct({
     default: () => ({ keep_s: 86_400, lease_s: 30, max_attempts: 3, claim_interval_s: 5, concurrency: 4, sweep_interval_s: 300 })
   }),
   trust: Schema.optionalWith(TrustSection, { default: () => ({ anonymous_in: [], max_clock_skew_s: 300, keys: {}, node_keys: {} }) }),
-  limits: Schema.optionalWith(LimitsSection, { default: () => ({ max_message_bytes: 1024 * 1024, requests_per_s: 0, burst: 100 }) })
+  limits: Schema.optionalWith(LimitsSection, { default: () => ({ max_message_bytes: 1024 * 1024, requests_per_s: 0, burst: 100 }) }),
+  gateway: Schema.optionalWith(GatewaySection, { default: () => defaultGateway })
 })
 
 /** What the rest of the node reads: the decoded file tree plus the environment it was loaded for. */

@@ -2,10 +2,10 @@ import { Effect, Layer } from "effect"
 import { Adapters } from "../adapters/adapters.js"
 import type { CoreCall, NamasteCoreService, Recorded, Row, WriteKind } from "../adapters/port.js"
 import { describeProblem, firstProblem } from "../kernel/parse-issue.js"
-import type { Caller, Request } from "../protocol/envelope.js"
+import type { Request } from "../protocol/envelope.js"
 import { Conflict, Forbidden, NotFound, Unavailable, ValidationFailed, type OperationError } from "../protocol/errors.js"
 import { JOB_ROUTE, TICKETS_TEMPLATE } from "../protocol/routing.js"
-import { type CompiledOperation, TemplateRegistry } from "../templates/registry.js"
+import { type CompiledOperation, mayRun, TemplateRegistry } from "../templates/registry.js"
 import { makeCapabilities, type NodeIdentity } from "./capabilities.js"
 import { Dispatch } from "./dispatch.js"
 import { makeDbCall } from "./instrument.js"
@@ -30,9 +30,6 @@ const errorOf = (recorded: Extract<Recorded, { readonly ok: false }>): Operation
       return new ValidationFailed({ message: recorded.message })
   }
 }
-
-const allowed = (allow: ReadonlyArray<string>, caller: Caller | undefined) =>
-  allow.includes("*") || (caller !== undefined && caller.roles.some((role) => allow.includes(role)))
 
 /**
  * The factory (the seeds' grabWidget): template name -> compiled template -> adapter, at run time.
@@ -81,7 +78,7 @@ export const FactoryLive = (
           return Effect.fail(new ValidationFailed({ message: `${name} is a ${operation.kind}: send it on route ${expectedRoute}, not ${route}` }))
         }
       }
-      if (!allowed(operation.allow, request.caller)) return Effect.fail(new Forbidden({ message: `caller may not run ${name}` }))
+      if (!mayRun(operation, request.caller)) return Effect.fail(new Forbidden({ message: `caller may not run ${name}` }))
       const unread = operation.input === "data" ? "query" : "data"
       if (request[unread] !== undefined) {
         return Effect.fail(new ValidationFailed({ message: `${name} takes its values in ${operation.input}, not ${unread}` }))

@@ -123,24 +123,31 @@ export const makeNodeHealth = Effect.sync(() => {
 
 export type NodeHealth = Effect.Effect.Success<typeof makeNodeHealth>
 
+/** GET /health/live (200 while the process serves) and GET /health/ready (200 ready, 503 not, both with the checks as JSON). */
+export const healthResponses = (config: BedsConfig, health: Pick<NodeHealth, "readiness">, startedAt: number) => ({
+  live: Effect.sync(() =>
+    HttpServerResponse.unsafeJson({
+      live: true,
+      node: config.node.id,
+      role: config.node.role,
+      env: config.env,
+      uptimeS: Math.round((Date.now() - startedAt) / 1000)
+    })),
+  ready: Effect.map(health.readiness, (readiness) => HttpServerResponse.unsafeJson(readiness, { status: readiness.ready ? 200 : 503 }))
+})
+
 /**
- * The node's small HTTP server (`observability.http_port`): GET /health/live (200 while the
- * process serves), GET /health/ready (200 ready, 503 not, both with the checks as JSON) and GET
+ * The node's small HTTP server (`observability.http_port`): /health/live, /health/ready and GET
  * /metrics (Prometheus text: the node's, or on a node of several workers the primary's merged with
  * every worker's). Stopped with the node's scope.
  */
-export const HealthServerLive = (config: BedsConfig, health: Pick<NodeHealth, "readiness">, metrics: Effect.Effect<string>, startedAt: number) =>
-  HttpRouter.empty.pipe(
-    HttpRouter.get("/health/live", Effect.sync(() =>
-      HttpServerResponse.unsafeJson({
-        live: true,
-        node: config.node.id,
-        role: config.node.role,
-        env: config.env,
-        uptimeS: Math.round((Date.now() - startedAt) / 1000)
-      }))),
-    HttpRouter.get("/health/ready", Effect.map(health.readiness, (readiness) => HttpServerResponse.unsafeJson(readiness, { status: readiness.ready ? 200 : 503 }))),
+export const HealthServerLive = (config: BedsConfig, health: Pick<NodeHealth, "readiness">, metrics: Effect.Effect<string>, startedAt: number) => {
+  const { live, ready } = healthResponses(config, health, startedAt)
+  return HttpRouter.empty.pipe(
+    HttpRouter.get("/health/live", live),
+    HttpRouter.get("/health/ready", ready),
     HttpRouter.get("/metrics", Effect.map(metrics, (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" }))),
     HttpServer.serve(),
     Layer.provide(NodeHttpServer.layer(() => createServer(), { port: config.observability.http_port, host: config.observability.http_host }))
   )
+}

@@ -131,3 +131,10 @@ export const recordWorkers = (configured: number, serving: number) => {
   workersServing.unsafeUpdate(serving, [])
 }
 export const recordWorkerRestart = (worker: number) => workerRestartsBy([["beds.worker", String(worker)]]).unsafeUpdate(1, [])
+
+// The HTTP gateway (src/gateway): every request it answers, by HTTP status and whether it was
+// published to RabbitMQ (`published`) or refused by the gateway itself (`refused`: nothing sent).
+const gatewayRequests = MetricKey.counter("beds.gateway.requests", { description: "HTTP requests the gateway answered, by status and outcome", incremental: true })
+const gatewayRequestsBy = labelled(gatewayRequests)
+export const recordGatewayRequest = (status: number, outcome: "published" | "refused") =>
+  gatewayRequestsBy([["http.response.status_code", String(status)], ["outcome", outcome]]).unsafeUpdate(1, [])

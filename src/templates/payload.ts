@@ -12,12 +12,23 @@ const characters = (text: string): number => {
 }
 
 // A string never has more code points than code units, nor fewer than half as many: count only when it matters.
+// JSON Schema's maxLength and minLength count code points too (the gateway's OpenAPI document).
 const maxCharacters = (max: number) =>
-  Schema.filter<Schema.Schema<string>>((text) => text.length <= max || characters(text) <= max, { message: () => `at most ${max} characters` })
+  Schema.filter<Schema.Schema<string>>((text) => text.length <= max || characters(text) <= max, {
+    message: () => `at most ${max} characters`,
+    jsonSchema: { maxLength: max }
+  })
 const minCharacters = (min: number) =>
-  Schema.filter<Schema.Schema<string>>((text) => text.length >= 2 * min || characters(text) >= min, { message: () => `at least ${min} characters` })
+  Schema.filter<Schema.Schema<string>>((text) => text.length >= 2 * min || characters(text) >= min, {
+    message: () => `at least ${min} characters`,
+    jsonSchema: { minLength: min }
+  })
 
-const fieldSchema = (spec: FieldSpec): Schema.Schema<unknown, unknown> => {
+/** A field's Schema, with its description (shown in the gateway's OpenAPI document). */
+export const fieldSchema = (spec: FieldSpec): Schema.Schema<unknown, unknown> =>
+  spec.description === undefined ? baseFieldSchema(spec) : baseFieldSchema(spec).annotations({ description: spec.description })
+
+const baseFieldSchema = (spec: FieldSpec): Schema.Schema<unknown, unknown> => {
   switch (spec.type) {
     case "string": {
       let schema: Schema.Schema<string> = Schema.String.pipe(maxCharacters(spec.max_length ?? DEFAULT_MAX_STRING))
@@ -36,12 +47,15 @@ const fieldSchema = (spec: FieldSpec): Schema.Schema<unknown, unknown> => {
       return Schema.Boolean as Schema.Schema<unknown, unknown>
     case "timestamp":
       return Schema.String.pipe(
-        Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/, { message: () => "an ISO 8601 timestamp" })
+        Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/, {
+          message: () => "an ISO 8601 timestamp",
+          jsonSchema: { format: "date-time" }
+        })
       ) as Schema.Schema<unknown, unknown>
   }
 }
 
-const Version = Schema.Int.pipe(Schema.positive())
+const Version = Schema.Int.pipe(Schema.positive()).annotations({ description: "The record's version (optimistic locking)" })
 
 type Shape = "create" | "update" | "select" | "named"
 

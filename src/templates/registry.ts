@@ -18,8 +18,15 @@ export interface CompiledOperation {
   readonly longRunning: boolean
   /** Which part of the request carries the values. */
   readonly input: "data" | "query"
+  /** The Schema the values are decoded with (its JSON Schema is the gateway's request body). */
+  readonly payload: Schema.Schema<Record<string, unknown>, unknown>
   readonly decode: Decoder
 }
+
+const withDecoder = (payload: Schema.Schema<Record<string, unknown>, unknown>) => ({
+  payload,
+  decode: Schema.decodeUnknownEither(payload, { onExcessProperty: "error" })
+})
 
 export interface CompiledTemplate {
   readonly template: Template
@@ -41,7 +48,7 @@ const compile = (template: Template): CompiledTemplate => {
       allow: declared.allow,
       longRunning: declared.long_running,
       input,
-      decode: Schema.decodeUnknownEither(payloadSchema(template, shape, shape === "create" ? params : []), { onExcessProperty: "error" })
+      ...withDecoder(payloadSchema(template, shape, shape === "create" ? params : []))
     })
   }
   standard("create", "create", "data")
@@ -58,20 +65,27 @@ const compile = (template: Template): CompiledTemplate => {
       allow: named.allow,
       longRunning: named.long_running,
       input: named.kind === "read" ? "query" : "data",
-      decode: Schema.decodeUnknownEither(payloadSchema(template, "named", named.params), { onExcessProperty: "error" })
+      ...withDecoder(payloadSchema(template, "named", named.params))
     })
   }
   return { template, operations }
 }
 
+/** Whether a caller (its vouched-for roles) may run an operation: its `allow` names "*" or one of the roles. */
+export const mayRun = (operation: Pick<CompiledOperation, "allow">, caller: { readonly roles: ReadonlyArray<string> } | undefined) =>
+  operation.allow.includes("*") || (caller !== undefined && caller.roles.some((role) => operation.allow.includes(role)))
+
 /** The templates this node serves, compiled once at load. */
 export class TemplateRegistry extends Context.Tag("beds/TemplateRegistry")<TemplateRegistry, {
   readonly get: (name: string) => CompiledTemplate | undefined
+  /** Every template, in name order. */
+  readonly all: ReadonlyArray<CompiledTemplate>
 }>() {}
 
 export const makeRegistry = (templates: ReadonlyArray<Template>) => {
-  const byName = new Map(templates.map((template) => [template.name, compile(template)]))
-  return TemplateRegistry.of({ get: (name) => byName.get(name) })
+  const all = [...templates].sort((a, b) => a.name.localeCompare(b.name)).map(compile)
+  const byName = new Map(all.map((compiled) => [compiled.template.name, compiled]))
+  return TemplateRegistry.of({ get: (name) => byName.get(name), all })
 }
 
 export const TemplateRegistryLive = (templates: ReadonlyArray<Template>) => Layer.succeed(TemplateRegistry, makeRegistry(templates))

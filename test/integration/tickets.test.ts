@@ -2,15 +2,14 @@ import { NodeContext } from "@effect/platform-node"
 import amqp from "amqplib"
 import { Effect, Redacted } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
-import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { copyFile, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { addDatabase, addVhost, uniqueName } from "../../scripts/local-services.mjs"
 import { connectBedsClient, type BedsClientPromise, type Reply } from "../../src/client/promise.js"
 import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
-import { stringify } from "smol-toml"
-import { repoRoot, serviceOverrides, startNode, type NodeProcess } from "../support/node-process.js"
+import { makeDevConfigDir, repoRoot, serviceOverrides, startNode, type NodeProcess } from "../support/node-process.js"
 import { testServices } from "../support/services.js"
 import { DIRECT_REPLY_TO, EVENTS_EXCHANGE } from "../../src/protocol/routing.js"
 import { promiseSigning, replyPrefix, signedHeaders, trustTable } from "../support/trust.js"
@@ -71,10 +70,7 @@ beforeAll(async () => {
   await copyFile(path.join(repoRoot, "templates", "tickets.toml"), path.join(templates, "tickets.toml"))
   await copyFile(path.join(fixtures, "templates", "jobs.toml"), path.join(templates, "jobs.toml"))
   const overrides = serviceOverrides(services, "tickets1")
-  configDir = await mkdtemp(path.join(tmpdir(), "beds-config-"))
-  cleanups.push(() => rm(configDir, { recursive: true, force: true }))
-  await copyFile(path.join(repoRoot, "config", "beds.toml"), path.join(configDir, "beds.toml"))
-  await writeFile(path.join(configDir, "env_dev.toml"), stringify({
+  const config = await makeDevConfigDir({
       ...overrides,
       rabbitmq: { ...overrides.rabbitmq, vhost },
       mariadb: { master: { ...overrides.mariadb.master, database } },
@@ -82,7 +78,9 @@ beforeAll(async () => {
       trust: trustTable,
       tickets: { lease_s: 2, claim_interval_s: 1, max_attempts: 3 },
       brokers: { rBroker: { instances: 1 }, wBroker: { instances: 1 } }
-  }))
+  })
+  cleanups.push(config.remove)
+  configDir = config.directory
   node = await startServing()
   client = await connectBedsClient({ vhost, username: "guest", password: "guest", clientId: "tickets", signing: promiseSigning, timeoutMs: 15_000 })
   cleanups.push(() => client.close())

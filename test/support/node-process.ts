@@ -39,6 +39,14 @@ export const writeConfigDir = async (envFiles: Record<string, Record<string, unk
   return directory
 }
 
+/** A config directory of the checked-in beds.toml and an env_dev.toml of `table`, for a node a whole file shares; the caller removes it. */
+export const makeDevConfigDir = async (table: Record<string, unknown>) => {
+  const directory = await mkdtemp(path.join(tmpdir(), "beds-config-"))
+  await copyFile(path.join(repoRoot, "config", "beds.toml"), path.join(directory, "beds.toml"))
+  await writeFile(path.join(directory, "env_dev.toml"), stringify(table))
+  return { directory, remove: () => rm(directory, { recursive: true, force: true }) }
+}
+
 export interface NodeProcess {
   readonly child: ChildProcess
   readonly stdout: () => string

@@ -172,6 +172,25 @@ layer(NodeContext.layer)("loadConfig", (it) => {
       )
     }))
 
+  it.effect("[gateway]: its signing key must be a trust key, someone must be able to call it, each key says one thing", () =>
+    Effect.gen(function*() {
+      const trusted = setAt(shippedBase(), ["trust", "keys"], { gw: { producer: "gateway", secret: "s3cret" } })
+      const apiKey = { secret_sha256: "a".repeat(64), roles: ["clerk"] }
+      const message = (table: ConfigTable) => loadFrom({ "beds.toml": table }).pipe(Effect.map(({ result }) => result._tag === "Left" ? result.left.message : "loaded"))
+      expect(yield* message(setAt(trusted, ["gateway"], { enabled: true, signing_key: "other", api_keys: { a: apiKey } }))).toMatch(
+        /gateway\.signing_key: "other" is not one of trust\.keys/
+      )
+      expect(yield* message(setAt(trusted, ["gateway"], { enabled: true, signing_key: "gw" }))).toMatch(/neither gateway\.api_keys nor gateway\.jwt is set/)
+      expect(yield* message(setAt(trusted, ["gateway"], { enabled: true, api_keys: { a: { ...apiKey, secret: "also" } } }))).toMatch(
+        /gateway\.api_keys\.a: expected exactly one of secret and secret_sha256/
+      )
+      expect(yield* message(setAt(trusted, ["gateway"], { enabled: true, jwt: { issuer: "i", audience: "a", keys: { k: { alg: "RS256", secret: "x" } } } })))
+        .toMatch(/gateway\.jwt\.keys\.k: expected alg RS256 needs public_key or jwk/)
+      const loaded = yield* loadFrom({ "beds.toml": setAt(trusted, ["gateway"], { enabled: true, signing_key: "gw", api_keys: { a: apiKey } }) })
+      const config = loaded.result._tag === "Right" ? loaded.result.right : expect.unreachable(loaded.result.left.message)
+      expect(config.gateway).toMatchObject({ enabled: true, port: 8080, max_body_bytes: 262_144, signing_key: "gw", api_keys: { a: apiKey } })
+    }))
+
   it.effect("a role that does not exist lists the ones that do", () =>
     Effect.gen(function*() {
       const { directory, result } = yield* loadFrom({ "beds.toml": setAt(shippedBase(), ["node", "role"], "appserver") })

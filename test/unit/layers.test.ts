@@ -10,6 +10,7 @@ import { repoRoot } from "../support/node-process.js"
 const floors: ReadonlyArray<ReadonlyArray<string>> = [
   ["(entry)", "cli"],
   ["roles"],
+  ["gateway"],
   ["ipl"],
   ["brokers", "client", "schema"],
   ["core"],
