@@ -48,6 +48,10 @@ const SCRAPE = args.has("--scrape")
 // peer harness sends them), so the two runs side by side give what trust costs.
 const SIGNED = args.has("--signed")
 const signingSecret = randomBytes(32).toString("base64url")
+// The HTTP gateway (docs/gateway.md) is turned on only when an http_ scenario runs: it holds a
+// RabbitMQ connection of its own in the node, which the other scenarios should not carry.
+const GATEWAY = ONLY === undefined || ONLY.some((s) => s.startsWith("http_"))
+const gatewayKey = randomBytes(24).toString("base64url")
 const PERF = args.has("--perf")
 const PERF_DIR = path.join(root, "bench", "results", "perf")
 const PERF_FLAGS = PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] : []
@@ -206,6 +210,8 @@ interface Environment {
   readonly metrics: Array<{ at: number; rss_mb: number; heap_used_mb: number; pools: string }>
   readonly pids: Record<string, number>
   readonly db: mysql.Pool
+  /** The gateway's base URL, when GATEWAY. */
+  readonly gateway: string | undefined
   readonly cleanups: Array<() => Promise<unknown>>
 }
 
@@ -238,6 +244,7 @@ const setUp = async (): Promise<Environment> => {
     const scraper = setInterval(() => void fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => undefined), 1_000)
     cleanups.push(async () => clearInterval(scraper))
   }
+  const gatewayPort = GATEWAY ? await freePort() : undefined
   await writeFile(path.join(configDir, "env_dev.toml"), stringify({
     config_version: 1,
     node: { id: "bench1", workers: WORKERS },
@@ -259,7 +266,10 @@ const setUp = async (): Promise<Environment> => {
           node_key: "bench_nodes"
         }
       }
-      : {})
+      : {}),
+    ...(gatewayPort === undefined
+      ? {}
+      : { gateway: { enabled: true, port: gatewayPort, api_keys: { bench: { secret: gatewayKey } }, ...(SIGNED ? { signing_key: "bench" } : {}) } })
   }))
   const env = { PATH: process.env["PATH"] ?? "", BEDS_CONFIG_DIR: configDir, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" }
   await run(process.execPath, [path.join(root, "dist", "schema-apply.js")], { env })
@@ -338,7 +348,8 @@ const setUp = async (): Promise<Environment> => {
     rabbitmq: await listenerPid(5672, "beam.smp"),
     mariadb: await listenerPid(3306, "mariadbd")
   }
-  return { runId, amqpUrl, client, node, worker, metrics, pids, db, cleanups }
+  const gateway = gatewayPort === undefined ? undefined : `http://127.0.0.1:${gatewayPort}`
+  return { runId, amqpUrl, client, node, worker, metrics, pids, db, gateway, cleanups }
 }
 
 const tearDown = async (env: Environment) => {
@@ -352,6 +363,12 @@ const okReply = (reply: { status: string }) => reply.status === "ok"
 const benchmark = async (env: Environment) => {
   const { client } = env
   const request = (options: RequestOptions) => client.request(options).then(okReply)
+  // Node's fetch (undici) keeps its connections alive: one TCP connection per request in flight.
+  const http = async (route: string) => {
+    const response = await fetch(`${env.gateway}${route}`, { headers: { "x-api-key": gatewayKey } })
+    await response.arrayBuffer()
+    return response.status === 200
+  }
   const raw = await rawClient(env.amqpUrl)
   const points: Array<Point> = []
   const payload = "x".repeat(100)
@@ -377,6 +394,9 @@ const benchmark = async (env: Environment) => {
       }
     },
     { name: "beds_mariadb_read", send: (i) => request({ template: "bench_rel", op: "by_id", route: "read", query: { id: 1 + (i % 1000) } }) },
+    // The same read over HTTP: bench process -> gateway (in the node process) -> the AMQP path
+    // above -> JSON. The node's µs/req minus beds_mariadb_read's is the gateway's own cost.
+    { name: "http_mariadb_read", send: (i) => http(`/v1/bench_rel/by_id?id=${1 + (i % 1000)}`) },
     // A write's default delivery is reliable (persistent, confirmed): the raw pair is neither, so
     // the same write on the fast path is measured too, as the like-for-like pair.
     { name: "beds_mariadb_write", send: () => request({ template: "bench_rel", op: "create", data: { payload } }) },
@@ -465,7 +485,8 @@ const ratios = (points: ReadonlyArray<Point>) => {
     ["beds_mariadb_read", "raw_echo_call_read"],
     ["beds_mariadb_write", "raw_echo_call_write"],
     ["beds_mariadb_write_fast", "raw_echo_call_write"],
-    ["beds_cached_read", "raw_echo"]
+    ["beds_cached_read", "raw_echo"],
+    ["http_mariadb_read", "raw_echo_call_read"]
   ]
   return pairs.flatMap(([beds, rawName]) =>
     CONCURRENCY.flatMap((c) => {

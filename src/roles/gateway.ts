@@ -1,4 +1,4 @@
-import { HttpApiBuilder, HttpApiScalar, HttpServerRequest } from "@effect/platform"
+import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpServerRequest } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
 import { createServer } from "node:http"
@@ -68,6 +68,8 @@ export const GatewayLive = (config: BedsConfig, templates: ReadonlyArray<Templat
       : Layer.empty
 
     return HttpApiBuilder.serve().pipe(
+      // An HTTP request makes no Effect span unless the node traces (as an AMQP request makes none).
+      HttpMiddleware.withTracerDisabledWhen(() => !config.tracing.enabled),
       Layer.provide(Layer.mergeAll(docs, extraRoutes)),
       Layer.provide(HttpApiBuilder.api(api).pipe(Layer.provide(groups.reduce((all, group) => Layer.merge(all, group), Layer.empty)))),
       Layer.provide(NodeHttpServer.layer(() => createServer(), { port: settings.port, host: settings.host }))
