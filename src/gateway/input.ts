@@ -1,5 +1,6 @@
-import { HttpIncomingMessage, type HttpServerRequest } from "@effect/platform"
-import { Effect, Option, Schema } from "effect"
+import type { HttpServerRequest } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Effect, Schema } from "effect"
 import { describeProblem, firstProblem } from "../kernel/parse-issue.js"
 import type { CompiledOperation, CompiledTemplate } from "../templates/registry.js"
 import { GatewayRefusal } from "./status.js"
@@ -9,25 +10,51 @@ import { GatewayRefusal } from "./status.js"
 
 const refuse = (code: GatewayRefusal["code"], message: string) => new GatewayRefusal({ code, message })
 
-/** The body, read whole only when it is within `maxBytes` (a declared length over it is refused unread). */
+/**
+ * The body, kept only while it is within `maxBytes`: a declared length over it is refused unread,
+ * and a chunked body is refused once it passes the limit. Either way the rest is read and dropped,
+ * not kept (the request stream is not destroyed), so the caller still gets its 413 on a sound
+ * connection; Node's `server.requestTimeout` bounds a body that never ends.
+ */
 const readBody = (request: HttpServerRequest.HttpServerRequest, maxBytes: number) => {
   const declared = request.headers["content-length"]
   if (declared !== undefined && Number(declared) > maxBytes) {
     return Effect.fail(refuse("too_large", `the body is ${declared} bytes; this gateway takes at most ${maxBytes}`))
   }
-  return request.arrayBuffer.pipe(
-    HttpIncomingMessage.withMaxBodySize(Option.some(maxBytes)),
-    Effect.mapError((error) =>
-      error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
-        ? refuse("too_large", `the body is larger than this gateway takes (${maxBytes} bytes)`)
-        : refuse("validation", `the body could not be read: ${error.message}`)
-    )
-  )
+  const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+  return Effect.async<Buffer, GatewayRefusal>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const stop = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= maxBytes) return void chunks.push(chunk)
+      stop()
+      incoming.resume() // flowing with no listener: the rest is dropped
+      resume(Effect.fail(refuse("too_large", `the body is larger than this gateway takes (${maxBytes} bytes)`)))
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed(Buffer.concat(chunks, size)))
+    }
+    const onError = (error: Error) => {
+      stop()
+      resume(Effect.fail(refuse("validation", `the body could not be read: ${error.message}`)))
+    }
+    incoming.on("data", onData)
+    incoming.once("end", onEnd)
+    incoming.once("error", onError)
+    return Effect.sync(stop)
+  })
 }
 
 const JSON_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i
 
-const parseJsonObject = (bytes: ArrayBuffer): Effect.Effect<Record<string, unknown>, GatewayRefusal> => {
+const parseJsonObject = (bytes: Uint8Array): Effect.Effect<Record<string, unknown>, GatewayRefusal> => {
   let value: unknown
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes))
