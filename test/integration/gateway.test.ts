@@ -286,3 +286,23 @@ describe("HTTP gateway: the docs page in a browser", () => {
     }
   }, 120_000)
 })
+
+describe("HTTP gateway on a node of several worker processes", () => {
+  it("runs in the primary (beside /health) while the workers serve: a create and a fetch through it", async () => {
+    const node = await startGatewayNode({}, { node: { workers: 2 } })
+    try {
+      expect(node.node.stdout()).toMatch(/2 workers serving/)
+      const headers = { "x-api-key": apiKeys.admin, "content-type": "application/json" }
+      const id = freshId()
+      const created = await fetch(`${node.base}/v1/contract_rel/create`, { method: "POST", headers, body: JSON.stringify({ id, title: "workers" }) })
+      expect(created.status).toBe(201)
+      const fetched = await fetch(`${node.base}/v1/contract_rel/fetch?id=${id}`, { headers })
+      expect(fetched.status).toBe(200)
+      expect(((await fetched.json()) as any).data).toMatchObject({ id, title: "workers", version: 1 })
+      const ready = await fetch(`${node.base}/health/ready`)
+      expect(((await ready.json()) as any).checks.workers).toHaveLength(2)
+    } finally {
+      await node.stop()
+    }
+  }, 120_000)
+})

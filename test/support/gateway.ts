@@ -33,7 +33,8 @@ export interface GatewayNode {
   readonly stop: () => Promise<void>
 }
 
-export const startGatewayNode = async (limits: Record<string, number> = {}): Promise<GatewayNode> => {
+/** `extra` tables are merged over the node's env_dev.toml (e.g. `{ node: { workers: 2 } }`). */
+export const startGatewayNode = async (limits: Record<string, number> = {}, extra: { readonly node?: Record<string, unknown> } = {}): Promise<GatewayNode> => {
   const services = testServices()
   const cleanups: Array<() => Promise<unknown>> = []
   const stop = async () => {
@@ -68,6 +69,7 @@ export const startGatewayNode = async (limits: Record<string, number> = {}): Pro
     const [port, metricsPort] = [await freePort(), await freePort()]
     const config = await makeDevConfigDir({
       ...overrides,
+      node: { ...overrides.node, ...extra.node },
       rabbitmq: { ...overrides.rabbitmq, vhost },
       mariadb: { master: { ...overrides.mariadb.master, database } },
       templates: { directory: templatesDir, schema_directory: path.join(fixtures, "schema") },
@@ -98,7 +100,8 @@ export const startGatewayNode = async (limits: Record<string, number> = {}): Pro
       node.child.kill("SIGTERM")
       await node.exited(15_000)
     })
-    await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 60_000)
+    // "node up; SIGINT ..." or, with workers, "node up; 2 workers serving; SIGINT ...".
+    await node.waitForOutput(/node up; .*SIGINT or SIGTERM stops it/, 60_000)
     const jwt: GatewayNode["jwt"] = ({ aud, expiresIn, kid = "hs", roles, sub }) =>
       new SignJWT(roles === undefined ? {} : { roles })
         .setProtectedHeader({ alg: kid === "hs" ? "HS256" : "ES256", kid })
