@@ -1,7 +1,9 @@
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import amqp from "amqplib"
 import { execFile } from "node:child_process"
+import { randomBytes, randomUUID } from "node:crypto"
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
@@ -86,6 +88,23 @@ describe("observability", () => {
     cleanups.push(() => provider.shutdown())
     const client = await connectBedsClient({ vhost: scratch.vhost, username: "guest", password: "guest", clientId: "tracetest", tracer: provider.getTracer("test") })
     cleanups.push(() => client.close())
+    // First an unsampled request (traceparent flags 00), by a plain AMQP client: the node makes no
+    // span for it, and its reply echoes the request's traceparent (docs/protocol.md: Reply).
+    const unsampled = `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-00`
+    const connection = await amqp.connect({ hostname: "127.0.0.1", username: "guest", password: "guest", vhost: scratch.vhost })
+    cleanups.push(() => connection.close())
+    const channel = await connection.createChannel()
+    const echoed = new Promise<unknown>((resolve) =>
+      void channel.consume("amq.rabbitmq.reply-to", (message) => resolve(message?.properties.headers?.["traceparent"]), { noAck: true }))
+    const envelope = { version: 1, template: "notes", op: "fetch", query: { id: 1 }, lineage: { eventId: `tracetest.dev.${randomUUID()}`, parentId: "", depth: 0 } }
+    channel.publish("beds.events", "read.notes.fetch", Buffer.from(JSON.stringify(envelope)), {
+      correlationId: randomUUID(),
+      replyTo: "amq.rabbitmq.reply-to",
+      contentType: "application/json",
+      headers: { traceparent: unsampled }
+    })
+    expect(await echoed).toBe(unsampled)
+
     const reply = await client.request({ template: "notes", op: "create", data: { body: "traced" } })
     expect(reply).toMatchObject({ status: "ok", data: { body: "traced" } })
 
@@ -109,6 +128,8 @@ describe("observability", () => {
     expect(consume!.attributes).toMatchObject({ "messaging.system": "rabbitmq", "messaging.operation.type": "process", "messaging.rabbitmq.destination.routing_key": "write.notes.create" })
     expect(call!.attributes).toMatchObject({ "db.system.name": "mariadb", "db.collection.name": "nte_create", "db.operation.name": "create" })
     expect(JSON.stringify(spans)).not.toContain("traced")
+    // The unsampled request ended before the traced one began, and spans are exported in the order they end.
+    expect(receiver.spans.filter((span) => span.traceId === unsampled.slice(3, 35))).toStrictEqual([])
     if (process.env["BEDS_PRINT_TRACE"] === "1") {
       const t0 = BigInt(send!.start)
       const depth = (span: (typeof spans)[number]): number => {
