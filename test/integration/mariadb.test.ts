@@ -9,7 +9,7 @@ import { NodeContext } from "@effect/platform-node"
 import mysql from "mysql2/promise"
 import path from "node:path"
 import { addDatabase, uniqueName } from "../../scripts/local-services.mjs"
-import { openMariaDb } from "../../src/adapters/mariadb/client.js"
+import { openMariaDb, type Run } from "../../src/adapters/mariadb/client.js"
 import { makeMariaDbCore } from "../../src/adapters/mariadb/core.js"
 import { applyMariaDbSchema } from "../../src/schema/mariadb.js"
 import { repoRoot } from "../support/node-process.js"
@@ -156,5 +156,33 @@ describe("MariaDB adapter: master and secondary, one pool per endpoint", () => {
       const inTransaction = yield* db.sql.withTransaction(db.sql.unsafe<{ id: number }>("SELECT CONNECTION_ID() AS id"))
       const read = (yield* db.read("SELECT CONNECTION_ID() AS id", [])) as ReadonlyArray<{ id: number }>
       expect(read[0]!.id).toBe(inTransaction[0]!.id)
+    }), { timeout: 30_000 })
+
+  // The write path's contract with BEDS's own procedures (adapters/mariadb/core.ts): the claim opens
+  // the transaction the DBA's procedure then runs in, and the record commits it. If beds_idem_open
+  // stopped starting it, the claim and the write would each commit alone.
+  it.scopedLive("beds_idem_open starts the write's transaction, beds_idem_close commits it; a scope already recorded comes back with no transaction left open", () =>
+    Effect.gen(function*() {
+      yield* applyShippedMariaDbSchema(services)
+      const db = yield* openMariaDb(mariaDbEndpoint(services), { maxConnections: 1, connectTimeoutMs: 5_000 })
+      const scope = `test/${uniqueName("idem")}`
+      yield* Effect.addFinalizer(() => Effect.ignore(db.sql.unsafe("DELETE FROM beds_idempotency WHERE scope = ?", [scope])))
+      const open = (run: Run) => Effect.map(run("SELECT @@in_transaction AS open", []), (rows) => Number((rows as ReadonlyArray<{ open: number }>)[0]!.open))
+      const first = yield* db.transaction((run, ended) =>
+        Effect.gen(function*() {
+          const found = (yield* run("CALL beds_idem_open(?, ?, ?)", [scope, "f".repeat(64), 60])) as ReadonlyArray<unknown>
+          const afterOpen = yield* open(run)
+          yield* run("CALL beds_idem_close(?, ?)", [scope, "{}"])
+          ended()
+          return { found: Array.isArray(found[0]) ? found[0].length : 0, afterOpen, afterClose: yield* open(run) }
+        }))
+      expect(first).toEqual({ found: 0, afterOpen: 1, afterClose: 0 })
+      const repeat = yield* db.transaction((run, ended) =>
+        Effect.gen(function*() {
+          const found = (yield* run("CALL beds_idem_open(?, ?, ?)", [scope, "f".repeat(64), 60])) as ReadonlyArray<unknown>
+          ended()
+          return { found: found[0], afterOpen: yield* open(run) }
+        }))
+      expect(repeat).toEqual({ found: [{ fingerprint: "f".repeat(64), outcome: "{}" }], afterOpen: 0 })
     }), { timeout: 30_000 })
 })
