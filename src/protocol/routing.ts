@@ -40,7 +40,7 @@ export const journalKey = (template: string, op: string) => `journal.${template}
 export const SENT_AT_HEADER = "x-beds-sent-at"
 
 /** W3C trace context header; an invalid value is ignored, as the spec asks. */
-export const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+export { TRACEPARENT } from "../kernel/traceparent.js"
 
 /** RabbitMQ's direct reply-to pseudo-queue: replies to a consumer on the requester's own channel. */
 export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"

@@ -10,6 +10,7 @@ import {
 } from "@opentelemetry/api"
 import { W3CTraceContextPropagator } from "@opentelemetry/core"
 import { Context, Layer } from "effect"
+import { TRACEPARENT } from "../kernel/traceparent.js"
 
 /**
  * The OpenTelemetry tracer the callback parts of the message path use (consume, reply, the client's
@@ -24,8 +25,6 @@ export class Tracing extends Context.Tag("beds/Tracing")<Tracing, {
 }>() {}
 
 export const TracingOff = Layer.succeed(Tracing, { tracer: undefined, sampleRatio: 0 })
-
-const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
 /**
  * Whether a message the node consumes is traced: as its W3C traceparent's sampled flag says, and
