@@ -1,10 +1,10 @@
 import type { ConsumeMessage } from "amqplib"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import type { Lineage } from "../protocol/envelope.js"
 import type { Handled } from "./entry.js"
 import type { Accepted, Refused } from "./ingress.js"
 import type { Observation, Observer } from "./observe.js"
-import { outcomeOfExit } from "./operation.js"
+import { cutShortByDeadline, outcomeOfExit } from "./operation.js"
 import type { Outcome } from "./policy.js"
 import { rejectOnOpenChannel, type BrokerChannels, type Settled } from "./reply.js"
 
@@ -58,11 +58,14 @@ export const makeDeliveryHandler = (
     const observation = observer.begin(message)
     const handled = entry(message)
     if (handled._tag === "Now") return settleOnce(message, observation, handled.ingress, handled.outcome, true)
-    // An interrupted fiber (the broker stopping past its drain timeout) settles nothing: its
-    // channel closes with the broker and RabbitMQ delivers the message again.
-    hooks.fork(Effect.flatMap(Effect.exit(observer.around(observation, handled.ingress, handled.operation)), (exit) => {
-      settleOnce(message, observation, handled.ingress, outcomeOfExit(exit, handled.reference), false)
-      return Effect.void
-    }))
+    // Settled when the fiber ends, whatever ends it: a read cut short at its deadline interrupts
+    // this fiber (operation.ts) and is answered deadline_exceeded. Interrupted by anything else
+    // (the broker stopping past its drain timeout), it settles nothing: its channel closes with
+    // the broker and RabbitMQ delivers the message again.
+    hooks.fork(Effect.asVoid(Effect.exit(Effect.onExit(observer.around(observation, handled.ingress, handled.operation), (exit) =>
+      Effect.sync(() => {
+        if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) && !cutShortByDeadline(exit)) return
+        settleOnce(message, observation, handled.ingress, outcomeOfExit(exit, handled.reference), false)
+      })))))
   }
 }

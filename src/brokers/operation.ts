@@ -1,4 +1,4 @@
-import { Cause, Data, Duration, Effect, Exit, Schedule } from "effect"
+import { Cause, Effect, Equal, Exit, FiberId, HashSet, Schedule } from "effect"
 import { cappedExponential } from "../kernel/backoff.js"
 import { codeOf, type OperationError } from "../protocol/errors.js"
 import type { Outcome } from "./policy.js"
@@ -10,26 +10,46 @@ export interface OperationOptions {
   readonly retryMaxDelayMs: number
 }
 
-export class DeadlinePassed extends Data.TaggedError("DeadlinePassed") {}
-
-const isTransient = (error: OperationError | DeadlinePassed) => error._tag === "Unavailable"
+const isTransient = (error: OperationError) => error._tag === "Unavailable"
 
 /** An operation as the broker runs it. */
-export type Operation = Effect.Effect<unknown, OperationError | DeadlinePassed>
+export type Operation = Effect.Effect<unknown, OperationError>
+
+/** A request whose deadline passed before it was done (or before it ran: then it is not run). */
+export const deadlinePassed: Outcome = { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
+
+/**
+ * Who interrupts a read at its deadline. A message's fiber interrupted by this id ran out of time
+ * (deadline_exceeded); interrupted by anyone else, its broker is stopping and it settles nothing.
+ */
+const DEADLINE = FiberId.make(-1, 0)
+
+/** Whether the exit is an interruption by the request's deadline alone. */
+export const cutShortByDeadline = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) &&
+  HashSet.every(Cause.interruptors(exit.cause), (id) => Equal.equals(id, DEADLINE))
 
 /** The outcome of an operation that ended; `reference` names a defect in the log. */
-export const outcomeOfExit = (exit: Exit.Exit<unknown, OperationError | DeadlinePassed>, reference: string): Outcome => {
+export const outcomeOfExit = (exit: Exit.Exit<unknown, OperationError>, reference: string): Outcome => {
   if (Exit.isSuccess(exit)) return { _tag: "Succeeded", data: exit.value }
+  if (cutShortByDeadline(exit)) return deadlinePassed
   const failure = Cause.failureOption(exit.cause)
   if (failure._tag === "None") return { _tag: "Defect", reference, cause: exit.cause }
-  const error = failure.value
-  return error._tag === "DeadlinePassed"
-    ? { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
-    : { _tag: "Failed", code: codeOf(error), message: error.message }
+  return { _tag: "Failed", code: codeOf(failure.value), message: failure.value.message }
 }
 
-/** A request whose deadline passed before it ran: answered without running it. */
-export const deadlinePassed: Outcome = { _tag: "Failed", code: "deadline_exceeded", message: "the request's deadline passed before it was done" }
+/**
+ * Runs `run` until it ends or `ms` pass, whichever is first: then the fiber running it is
+ * interrupted by DEADLINE. A plain timer rather than Effect.timeout, whose race forks two fibers
+ * per request: that doubled the node's CPU for a read that carries a deadline (every read the HTTP
+ * gateway sends; BENCHMARKS.md). The caller's fiber must be the message's own (delivery.ts), which
+ * settles an exit cut short this way as deadline_exceeded.
+ */
+const cutShortAfter = <A, E>(run: Effect.Effect<A, E>, ms: number): Effect.Effect<A, E> =>
+  Effect.withFiberRuntime((fiber) => {
+    const timer = setTimeout(() => fiber.unsafeInterruptAsFork(DEADLINE), ms)
+    return Effect.ensuring(run, Effect.sync(() => clearTimeout(timer)))
+  })
 
 /**
  * An operation that needs running, as the broker runs it in a fiber: transient failures retried
@@ -71,6 +91,6 @@ export const makeOperation = (options: OperationOptions & { readonly now: () => 
   ): Operation => {
     if (deadline === undefined) return withRetry(run, isTransient, onRetry)
     if (mutation) return withRetry(run, (error) => isTransient(error) && options.now() < deadline, onRetry)
-    return Effect.timeoutFail(withRetry(run, isTransient, onRetry), { duration: Duration.millis(deadline - now), onTimeout: () => new DeadlinePassed() })
+    return cutShortAfter(withRetry(run, isTransient, onRetry), deadline - now)
   }
 }

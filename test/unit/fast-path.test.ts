@@ -1,15 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import type { ConsumeMessage } from "amqplib"
 import { Effect, Exit } from "effect"
 import { randomUUID } from "node:crypto"
 import { makeDeliveryHandler } from "../../src/brokers/delivery.js"
 import { makeEntry } from "../../src/brokers/entry.js"
 import { makeObserver } from "../../src/brokers/observe.js"
-import { makeSettler, type BrokerChannels } from "../../src/brokers/reply.js"
+import { makeSettler } from "../../src/brokers/reply.js"
 import { anonymousTrust } from "../../src/config/trust.js"
 import { Dispatch } from "../../src/core/dispatch.js"
 import { alreadyDone } from "../../src/kernel/already-done.js"
 import type { Request } from "../../src/protocol/envelope.js"
+import { delivery, recordingChannels } from "../support/deliveries.js"
 import { fixtureTemplates, memoryFactoryLayer } from "../support/factory.js"
 
 // The fast path is a contract (core/dispatch.ts, kernel/already-done.ts): these tests fail if a
@@ -19,34 +19,6 @@ import { fixtureTemplates, memoryFactoryLayer } from "../support/factory.js"
 const lineage = () => ({ eventId: `unit.dev.${randomUUID()}`, parentId: "", depth: 0 })
 const fetchRequest = (id: string, fields: Partial<Request> = {}): Request =>
   ({ version: 1, template: "contract_rel", op: "fetch", query: { id }, lineage: lineage(), ...fields })
-const delivery = (body: unknown, routingKey = "read.contract_rel.fetch") =>
-  ({
-    content: Buffer.from(JSON.stringify(body)),
-    fields: { routingKey, deliveryTag: 1, redelivered: false, exchange: "beds.events", consumerTag: "c" },
-    properties: { correlationId: "c-1", replyTo: "amq.rabbitmq.reply-to.x", contentType: "application/json", headers: {} }
-  }) as unknown as ConsumeMessage
-
-/** A broker's channels as the settler sees them, recording what is sent; confirms come back at once. */
-const recordingChannels = () => {
-  const sent: Array<string> = []
-  const channels: BrokerChannels = {
-    channel: {
-      publish: (exchange: string, key: string, content: Buffer) => (sent.push(`publish ${exchange}|${key} ${content.toString()}`), true),
-      ack: () => void sent.push("ack"),
-      nack: () => void sent.push("nack")
-    } as unknown as BrokerChannels["channel"],
-    confirms: {
-      publish: (exchange: string, key: string, _content: Buffer, _options: unknown, confirmed: (error: unknown) => void) => {
-        sent.push(`confirmed ${exchange}|${key}`)
-        confirmed(null)
-        return true
-      }
-    } as unknown as BrokerChannels["confirms"],
-    isOpen: () => true
-  }
-  return { sent, channels }
-}
-
 /** The real factory over the in-memory store, with the fixture template cached for a minute, and one record in it. */
 const cachedFactory = Effect.gen(function*() {
   const rel = (yield* fixtureTemplates).find((t) => t.name === "contract_rel")!
