@@ -1,4 +1,3 @@
-import { HttpServerResponse } from "@effect/platform"
 import { Schema } from "effect"
 import { errorCatalog, ErrorCode } from "../protocol/errors.js"
 import { PROTOCOL_VERSION, type Reply } from "../protocol/envelope.js"
@@ -47,14 +46,22 @@ const headersFor = (code: ErrorCode): Record<string, string> =>
     ? { "www-authenticate": `Bearer realm="beds", ApiKey realm="beds"` }
     : {}
 
-/** The response to a reply (ok or error) or a refusal; `ok` gives the status of an ok reply and any headers it adds. */
-export const replyResponse = (reply: Reply, ok: { readonly status: number; readonly headers?: Record<string, string> } = { status: 200 }) =>
-  reply.status === "ok"
-    ? HttpServerResponse.unsafeJson(reply, { status: ok.status, ...(ok.headers === undefined ? {} : { headers: ok.headers }) })
-    : HttpServerResponse.unsafeJson(reply, { status: httpStatus[reply.error.code], headers: headersFor(reply.error.code) })
+/** What the gateway answers: a status, its headers and a JSON body (written by node:http or @effect/platform alike). */
+export interface Answer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  /** JSON text: a BEDS reply. */
+  readonly body: string
+}
 
-export const refusalResponse = (refusal: GatewayRefusal) =>
-  replyResponse({
+/** The answer to a reply (ok or error); `ok` gives the status of an ok reply and any headers it adds. */
+export const replyAnswer = (reply: Reply, ok: { readonly status: number; readonly headers?: Record<string, string> } = { status: 200 }): Answer =>
+  reply.status === "ok"
+    ? { status: ok.status, headers: ok.headers ?? {}, body: JSON.stringify(reply) }
+    : { status: httpStatus[reply.error.code], headers: headersFor(reply.error.code), body: JSON.stringify(reply) }
+
+export const refusalAnswer = (refusal: GatewayRefusal): Answer =>
+  replyAnswer({
     version: PROTOCOL_VERSION,
     status: "error",
     error: { code: refusal.code, tag: errorCatalog[refusal.code].tag, message: refusal.message, retryable: errorCatalog[refusal.code].retryable }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Effect, Either, Redacted } from "effect"
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose"
 import { createHash } from "node:crypto"
@@ -42,7 +43,7 @@ describe("the gateway's authenticator", () => {
     Effect.gen(function*() {
       const { ec, ed, settings } = yield* Effect.promise(settingsWith)
       const authenticate = yield* makeAuthenticator(settings)
-      const run = (headers: Record<string, string>) => Effect.either(authenticate(headers))
+      const run = (headers: Record<string, string>) => Effect.promise(async () => authenticate(headers))
       const message = (result: Either.Either<unknown, { message: string }>) => Either.match(result, { onLeft: (e) => e.message, onRight: () => "ok" })
 
       expect(yield* run({ "x-api-key": "clerk-key" })).toStrictEqual(Either.right({ id: "key:clerk", roles: ["clerk"] }))
@@ -65,6 +66,30 @@ describe("the gateway's authenticator", () => {
       expect(message(yield* run(yield* Effect.promise(() => bearer(sign(hs, { alg: "HS256", kid: "hs" }, {}, null)))))).toMatch(/"sub"/)
       expect(message(yield* run(yield* Effect.promise(() => bearer(sign(hs, { alg: "HS256", kid: "hs" }, { roles: [1] })))))).toMatch(/roles/)
       expect(message(yield* run({}))).toMatch(/no credentials/)
+    }))
+
+  it.effect("a verified token is taken again without jose until its exp, then refused like any expired token", () =>
+    Effect.gen(function*() {
+      const { settings } = yield* Effect.promise(settingsWith)
+      const authenticate = yield* makeAuthenticator(settings)
+      const token = yield* Effect.promise(() => sign(hs, { alg: "HS256", kid: "hs" }, { roles: ["clerk"] }))
+      const headers = { authorization: `Bearer ${token}` }
+      // The first check goes through jose (a Promise); the same token again is answered at once from the cache.
+      const first = authenticate(headers)
+      expect(first).toBeInstanceOf(Promise)
+      expect(yield* Effect.promise(async () => first)).toStrictEqual(Either.right({ id: "ada", roles: ["clerk"] }))
+      expect(authenticate(headers)).toStrictEqual(Either.right({ id: "ada", roles: ["clerk"] }))
+      // Past its exp (five minutes; no clock tolerance here) the cached token is verified again, and refused.
+      vi.useFakeTimers({ toFake: ["Date"] })
+      try {
+        vi.setSystemTime(Date.now() + 6 * 60_000)
+        const later = authenticate(headers)
+        expect(later).toBeInstanceOf(Promise)
+        const refused = yield* Effect.promise(async () => later)
+        expect(Either.isLeft(refused) && refused.left.message).toMatch(/"exp" claim timestamp check failed/)
+      } finally {
+        vi.useRealTimers()
+      }
     }))
 
   it.effect("a key jose cannot read stops the gateway, naming the key", () =>
