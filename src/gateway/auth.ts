@@ -32,9 +32,12 @@ const rolesOf = (claim: unknown): unknown =>
  */
 export const makeAuthenticator = (settings: GatewaySettings) =>
   Effect.gen(function*() {
+    const caller = (id: unknown, roles: unknown, what: string) =>
+      Either.mapLeft(decodeCaller({ id, roles }), () => unauthenticated(`${what}: the caller id must be 1-128 characters and the roles at most 32 of 1-64 characters`))
+
+    // An API key's caller is the same on every request: decoded once, here.
     const apiKeys = Object.entries(settings.api_keys).map(([id, key]) => ({
-      id,
-      roles: key.roles,
+      caller: caller(`key:${id}`, key.roles, "the API key"),
       digest: key.secret_sha256 !== undefined ? Buffer.from(key.secret_sha256, "hex") : sha256(Redacted.value(key.secret!))
     }))
     const jwt = settings.jwt
@@ -59,9 +62,6 @@ export const makeAuthenticator = (settings: GatewaySettings) =>
       if (header.alg !== chosen.alg) throw new Error(`alg ${header.alg} is not the key's (${chosen.alg})`)
       return chosen.key
     }
-
-    const caller = (id: unknown, roles: unknown, what: string) =>
-      Either.mapLeft(decodeCaller({ id, roles }), () => unauthenticated(`${what}: the caller id must be 1-128 characters and the roles at most 32 of 1-64 characters`))
 
     // A token once verified is taken again from here until its `exp` (plus the tolerance): a caller
     // sends the same token with every request, and verifying a signature costs more than the rest
@@ -93,7 +93,7 @@ export const makeAuthenticator = (settings: GatewaySettings) =>
       // Every key is compared, each in constant time: how long this takes says nothing about which key matched.
       let found: (typeof apiKeys)[number] | undefined
       for (const key of apiKeys) if (timingSafeEqual(key.digest, digest) && found === undefined) found = key
-      return found === undefined ? Either.left(unauthenticated("unknown API key")) : caller(`key:${found.id}`, found.roles, "the API key")
+      return found === undefined ? Either.left(unauthenticated("unknown API key")) : found.caller
     }
 
     // An API key is checked at once (no Promise, no Effect: the gateway's hot path); a JWT by jose, asynchronously.
