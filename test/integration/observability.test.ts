@@ -146,6 +146,40 @@ describe("observability", () => {
     expect(node.stdout()).not.toMatch(/ERROR/)
   }, 90_000)
 
+  it("a request through the HTTP gateway: the gateway's send span continues the caller's traceparent, and the node's spans follow under it", async () => {
+    const receiver = await startOtlpReceiver()
+    cleanups.push(receiver.close)
+    const port = await freePort()
+    const apiKey = randomBytes(18).toString("base64url")
+    const scratch = await scratchNode("tracegw", {
+      tracing: { enabled: true, endpoint: "http://127.0.0.1:1/unused", sample_ratio: 1 },
+      gateway: { enabled: true, port, api_keys: { tracer: { secret: apiKey } } }
+    })
+    await writeFile(path.join(scratch.root, "templates", "notes.toml"), notesTemplate)
+    await applySchema(scratch.env)
+    const node = startNode([], { BEDS_CONFIG_DIR: scratch.configDir, BEDS_TRACING__ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" })
+    cleanups.push(async () => {
+      node.child.kill("SIGTERM")
+      await node.exited(10_000)
+    })
+    await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
+
+    const [traceId, callerSpan] = [randomBytes(16).toString("hex"), randomBytes(8).toString("hex")]
+    const response = await fetch(`http://127.0.0.1:${port}/v1/notes/create`, {
+      method: "POST",
+      headers: { "x-api-key": apiKey, "content-type": "application/json", traceparent: `00-${traceId}-${callerSpan}-01` },
+      body: JSON.stringify({ body: "through the gateway" })
+    })
+    expect(response.status, await response.clone().text()).toBe(201)
+
+    const spans = await poll(async () => receiver.spans.filter((span) => span.traceId === traceId),
+      (found) => ["send write.notes.create", "process write.notes.create", "dispatch notes.create"].every((name) => found.some((span) => span.name === name)))
+    const named = (name: string) => spans.find((span) => span.name === name)!
+    expect(named("send write.notes.create")).toMatchObject({ service: "beds", parentSpanId: callerSpan })
+    expect(named("process write.notes.create").parentSpanId).toBe(named("send write.notes.create").spanId)
+    expect(named("dispatch notes.create").parentSpanId).toBe(named("process write.notes.create").spanId)
+  }, 90_000)
+
   it("/metrics after known traffic: so many ok, so many of each error code, one dead letter, one broker restart (parsed as Prometheus text)", async () => {
     const port = await freePort()
     const scratch = await scratchNode("metrics1", { observability: { http_port: port, http_host: "127.0.0.1" }, brokers: { wBroker: { instances: 1, prefetch: 4 } } })
