@@ -2,7 +2,7 @@ import { HttpApiClient, HttpClient, HttpClientRequest, FetchHttpClient } from "@
 import { NodeContext } from "@effect/platform-node"
 import { Validator } from "@seriousme/openapi-schema-validator"
 import { Effect } from "effect"
-import { randomBytes } from "node:crypto"
+import { randomBytes, randomUUID } from "node:crypto"
 import { mkdtemp, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
@@ -212,6 +212,13 @@ describe("HTTP gateway: statuses from the nodes' replies", () => {
     expect(asked.status).toBe(202)
     expect(asked.headers.get("location")).toMatch(/^\/v1\/tickets\//)
     expect((await call("GET", "/v1/tickets/not-an-id", { auth })).status).toBe(400)
+    // An id nobody issued, and another caller's ticket: the poll answers (200), and the ticket is `unknown`.
+    const nobodys = `nobody.dev.${randomUUID()}`
+    const unknown = await call("GET", `/v1/tickets/${nobodys}`, { auth })
+    expect(unknown.status).toBe(200)
+    expect(unknown.json.data).toMatchObject({ ticket_id: nobodys, status: "unknown", template: null })
+    const othersPoll = await call("GET", location, { auth: await gw.jwt({ sub: "someone-else" }) })
+    expect(othersPoll.json.data).toMatchObject({ status: "unknown" })
   }, 60_000)
 
   it("429 past the node's rate limit, 503 (Retry-After) when no node serves the route, 504 past the deadline", async () => {
