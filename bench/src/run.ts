@@ -6,7 +6,7 @@ import amqp from "amqplib"
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:http"
+import { Agent, createServer, request as httpRequest } from "node:http"
 import type { AddressInfo } from "node:net"
 import os from "node:os"
 import path from "node:path"
@@ -54,7 +54,7 @@ const GATEWAY = ONLY === undefined || ONLY.some((s) => s.startsWith("http_"))
 const gatewayKey = randomBytes(24).toString("base64url")
 const PERF = args.has("--perf")
 const PERF_DIR = path.join(root, "bench", "results", "perf")
-const PERF_FLAGS = PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] : []
+const PERF_FLAGS = [...(PERF ? ["--perf-prof", "--interpreted-frames-native-stack"] : []), ...(process.env["BENCH_NODE_FLAGS"]?.split(" ").filter(Boolean) ?? [])]
 // --workers=2: the node runs with node.workers = 2 (a primary and two worker processes); its CPU
 // is then that of its whole process tree (treeCpuMicros). Default 1: one process, nothing forked.
 const WORKERS = Number(option("workers") ?? 1)
@@ -346,7 +346,10 @@ const setUp = async (): Promise<Environment> => {
     raw_worker: worker.pid!,
     bench_client: process.pid,
     rabbitmq: await listenerPid(5672, "beam.smp"),
-    mariadb: await listenerPid(3306, "mariadbd")
+    mariadb: await listenerPid(3306, "mariadbd"),
+    // With workers, the primary alone too: it runs the HTTP gateway (and no broker), so in an http_
+    // scenario its CPU is the gateway's, measured apart from the node's workers.
+    ...(WORKERS > 1 ? { primary: node.pid! } : {})
   }
   const gateway = gatewayPort === undefined ? undefined : `http://127.0.0.1:${gatewayPort}`
   return { runId, amqpUrl, client, node, worker, metrics, pids, db, gateway, cleanups }
@@ -363,12 +366,21 @@ const okReply = (reply: { status: string }) => reply.status === "ok"
 const benchmark = async (env: Environment) => {
   const { client } = env
   const request = (options: RequestOptions) => client.request(options).then(okReply)
-  // Node's fetch (undici) keeps its connections alive: one TCP connection per request in flight.
-  const http = async (route: string) => {
-    const response = await fetch(`${env.gateway}${route}`, { headers: { "x-api-key": gatewayKey } })
-    await response.arrayBuffer()
-    return response.status === 200
-  }
+  // node:http's client with keep-alive: one TCP connection per request in flight. Not fetch
+  // (undici): it cost this process 150-340 µs per request, 4-5 times node:http's, and on two cores
+  // what the load generator burns is taken from the processes measured.
+  const agent = new Agent({ keepAlive: true, maxSockets: Math.max(...CONCURRENCY, 16) })
+  const gatewayUrl = env.gateway === undefined ? undefined : new URL(env.gateway)
+  const http = (route: string) =>
+    new Promise<boolean>((resolve, reject) => {
+      const request = httpRequest({ host: gatewayUrl!.hostname, port: gatewayUrl!.port, path: route, agent, headers: { "x-api-key": gatewayKey } }, (response) => {
+        response.on("data", () => undefined)
+        response.on("end", () => resolve(response.statusCode === 200))
+        response.on("error", reject)
+      })
+      request.on("error", reject)
+      request.end()
+    })
   const raw = await rawClient(env.amqpUrl)
   const points: Array<Point> = []
   const payload = "x".repeat(100)
@@ -394,8 +406,12 @@ const benchmark = async (env: Environment) => {
       }
     },
     { name: "beds_mariadb_read", send: (i) => request({ template: "bench_rel", op: "by_id", route: "read", query: { id: 1 + (i % 1000) } }) },
-    // The same read over HTTP: bench process -> gateway (in the node process) -> the AMQP path
-    // above -> JSON. The node's µs/req minus beds_mariadb_read's is the gateway's own cost.
+    // The same read with a deadline 10 s ahead, as the HTTP gateway sends every request: the node
+    // then cuts the read short at the deadline (brokers/operation.ts), which must cost little.
+    { name: "beds_mariadb_read_deadline", send: (i) => request({ template: "bench_rel", op: "by_id", route: "read", query: { id: 1 + (i % 1000) }, deadline: Date.now() + 10_000 }) },
+    // The same read over HTTP: bench process -> gateway -> the AMQP path above -> JSON. The gateway
+    // runs in the node process (workers = 1: its cost is the node's µs/req minus beds_mariadb_read's)
+    // or in the primary of several workers (--workers=2: measured apart; gatewayShare).
     { name: "http_mariadb_read", send: (i) => http(`/v1/bench_rel/by_id?id=${1 + (i % 1000)}`) },
     // A write's default delivery is reliable (persistent, confirmed): the raw pair is neither, so
     // the same write on the fast path is measured too, as the like-for-like pair.
@@ -506,6 +522,31 @@ const ratios = (points: ReadonlyArray<Point>) => {
     }))
 }
 
+/**
+ * The gateway's CPU per request beside the node's, per concurrency, where the AMQP read and its HTTP
+ * twin both ran. One process (workers = 1): the gateway is the HTTP scenario's node CPU minus the
+ * AMQP one's. With workers: measured apart, the primary's CPU in the HTTP scenario (it runs the
+ * gateway and no broker); the node is then its workers (the tree minus the primary).
+ */
+const gatewayShare = (points: ReadonlyArray<Point>) =>
+  CONCURRENCY.flatMap((c) => {
+    const amqp = points.find((p) => p.scenario === "beds_mariadb_read" && p.concurrency === c)
+    const http = points.find((p) => p.scenario === "http_mariadb_read" && p.concurrency === c)
+    if (amqp === undefined || http === undefined) return []
+    const primary = http.cpu_us_per_req["primary"]
+    const gateway = primary ?? http.cpu_us_per_req["node"]! - amqp.cpu_us_per_req["node"]!
+    const nodeForHttp = http.cpu_us_per_req["node"]! - (primary ?? gateway)
+    const amqpNode = amqp.cpu_us_per_req["node"]! - (amqp.cpu_us_per_req["primary"] ?? 0)
+    return [{
+      concurrency: c,
+      amqp_node_cpu_us: amqpNode,
+      http_node_cpu_us: nodeForHttp,
+      gateway_cpu_us: gateway,
+      measured: primary === undefined ? "difference" : "apart",
+      gateway_per_amqp_node: round(gateway / Math.max(1, amqpNode))
+    }]
+  })
+
 const markdown = (result: Awaited<ReturnType<typeof collect>>) => {
   const m = result.machine
   const lines = [
@@ -513,15 +554,26 @@ const markdown = (result: Awaited<ReturnType<typeof collect>>) => {
       (WORKERS === 1 ? "node.workers = 1 (one process)" : `node.workers = ${WORKERS} (node µs/req: the primary and its ${WORKERS} worker processes together)`) +
       `; ${QUORUM ? "quorum" : "classic"} broker queues.`,
     "",
-    "| scenario | in flight | req/s | p50 ms | p95 ms | p99 ms | errors | node µs/req | raw worker µs/req | RabbitMQ µs/req | MariaDB µs/req | client µs/req | load |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    `| scenario | in flight | req/s | p50 ms | p95 ms | p99 ms | errors | node µs/req |${WORKERS > 1 ? " of it the primary |" : ""} raw worker µs/req | RabbitMQ µs/req | MariaDB µs/req | client µs/req | load |`,
+    `| --- | --- | --- | --- | --- | --- | --- | --- |${WORKERS > 1 ? " --- |" : ""} --- | --- | --- | --- | --- |`,
     ...result.points.map((p) =>
-      `| ${p.scenario} | ${p.concurrency} | ${p.rps} | ${p.p50_ms} | ${p.p95_ms} | ${p.p99_ms} | ${p.errors} | ${p.cpu_us_per_req["node"]} | ${p.cpu_us_per_req["raw_worker"]} | ${p.cpu_us_per_req["rabbitmq"]} | ${p.cpu_us_per_req["mariadb"]} | ${p.cpu_us_per_req["bench_client"]} | ${p.load1} |`),
+      `| ${p.scenario} | ${p.concurrency} | ${p.rps} | ${p.p50_ms} | ${p.p95_ms} | ${p.p99_ms} | ${p.errors} | ${p.cpu_us_per_req["node"]} |${WORKERS > 1 ? ` ${p.cpu_us_per_req["primary"]} |` : ""} ${p.cpu_us_per_req["raw_worker"]} | ${p.cpu_us_per_req["rabbitmq"]} | ${p.cpu_us_per_req["mariadb"]} | ${p.cpu_us_per_req["bench_client"]} | ${p.load1} |`),
     "",
     "| BEDS | raw | in flight | throughput BEDS/raw | p99 BEDS/raw | node µs/req | raw worker µs/req | CPU BEDS/raw |",
     "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ...result.ratios.map((r) =>
       `| ${r.beds} | ${r.raw} | ${r.concurrency} | ${r.throughput_ratio} | ${r.p99_ratio} | ${r.node_cpu_us} | ${r.raw_worker_cpu_us} | ${r.cpu_ratio} |`),
+    ...(result.gateway.length === 0 ? [] : [
+      "",
+      WORKERS === 1
+        ? "Gateway: the HTTP read's node µs/req minus the AMQP read's (both in the node process)."
+        : "Gateway: measured apart, the primary's µs/req in the HTTP read (it runs the gateway and no broker); node: its workers.",
+      "",
+      "| in flight | node µs/req, AMQP read | node µs/req, HTTP read | gateway µs/req | gateway / node (AMQP read) |",
+      "| --- | --- | --- | --- | --- |",
+      ...result.gateway.map((g) =>
+        `| ${g.concurrency} | ${g.amqp_node_cpu_us} | ${g.measured === "apart" ? g.http_node_cpu_us : "(not apart)"} | ${g.gateway_cpu_us} | ${g.gateway_per_amqp_node} |`)
+    ]),
     "",
     `Node memory${WORKERS === 1 ? "" : " (the last metrics line of one worker process)"}: RSS ${result.memory.before?.rss_mb} MB and heap ${result.memory.before?.heap_used_mb} MB before, ` +
       `RSS ${result.memory.after?.rss_mb} MB and heap ${result.memory.after?.heap_used_mb} MB after. Pools: ${result.memory.after?.pools}.`
@@ -541,6 +593,7 @@ const collect = async (env: Environment) => {
     loadavg: os.loadavg().map((n) => round(n)),
     points,
     ratios: ratios(points),
+    gateway: gatewayShare(points),
     memory: { before, after: env.metrics.at(-1) }
   }
 }
