@@ -85,15 +85,20 @@ export class BedsClient extends Context.Tag("beds/BedsClient")<BedsClient, {
   readonly request: (options: RequestOptions) => Effect.Effect<Reply, ClientError>
   /**
    * The same request for callers outside Effect (the Promise facade): `done` is called once, with
-   * the reply or the error. Returns a function that abandons the request (its reply is ignored).
+   * the reply or the error, and with a reply the JSON text it arrived as (decoded, so valid), for
+   * a caller that passes the reply on unchanged (the HTTP gateway answers with it, not encoding it
+   * again). Returns a function that abandons the request (its reply is ignored).
    */
-  readonly send: (options: RequestOptions, done: (result: Exit.Exit<Reply, ClientError>) => void) => () => void
+  readonly send: (options: RequestOptions, done: Done) => () => void
 }>() {}
 
 const decodeReply = Schema.decodeUnknownEither(Schema.parseJson(Reply))
 
+/** Called once per request: the reply (with the JSON text it arrived as) or the error. */
+export type Done = (result: Exit.Exit<Reply, ClientError>, replyText?: string) => void
+
 interface Pending {
-  readonly done: (result: Exit.Exit<Reply, ClientError>) => void
+  readonly done: Done
   readonly timer: ReturnType<typeof setTimeout>
 }
 
@@ -130,7 +135,7 @@ export const makeBedsClient = (options: BedsClientOptions) =>
       return entry
     }
     // Once only: a late reply, or a confirm after the reply, finds nothing pending.
-    const complete = (correlationId: string, result: Exit.Exit<Reply, ClientError>) => forget(correlationId)?.done(result)
+    const complete = (correlationId: string, result: Exit.Exit<Reply, ClientError>, replyText?: string) => forget(correlationId)?.done(result, replyText)
     const failAll = (error: ClientError) => {
       for (const correlationId of [...pending.keys()]) complete(correlationId, Exit.fail(error))
     }
@@ -138,11 +143,10 @@ export const makeBedsClient = (options: BedsClientOptions) =>
       if (message === null) return
       const correlationId = message.properties.correlationId
       if (!pending.has(correlationId)) return // late reply to a request that timed out: nothing waits for it
-      const decoded = decodeReply(message.content.toString("utf8"))
-      complete(correlationId, Either.match(decoded, {
-        onLeft: (error) => Exit.fail(new ClientPublishFailed({ reason: `undecodable reply: ${error.message.split("\n")[0]}` })),
-        onRight: Exit.succeed
-      }))
+      const text = message.content.toString("utf8")
+      const decoded = decodeReply(text)
+      if (Either.isRight(decoded)) return complete(correlationId, Exit.succeed(decoded.right), text)
+      complete(correlationId, Exit.fail(new ClientPublishFailed({ reason: `undecodable reply: ${decoded.left.message.split("\n")[0]}` })))
     }
     const onReturn = (message: Message) =>
       complete(message.properties.correlationId, Exit.fail(new ClientPublishFailed({
@@ -187,7 +191,7 @@ export const makeBedsClient = (options: BedsClientOptions) =>
       })
     )
 
-    const send = (request: RequestOptions, done: (result: Exit.Exit<Reply, ClientError>) => void): () => void => {
+    const send = (request: RequestOptions, done: Done): () => void => {
       const route = request.route ?? (request.ticket === true ? JOB_ROUTE : defaultRoute(request.op))
       if (route === undefined) {
         done(Exit.fail(new ClientUsageError({ message: `op ${request.op} has no default route: pass route` })))
@@ -203,12 +207,12 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         return error._tag === "Some" && (error.value._tag === "ClientTimeout" || error.value._tag === "ClientDisconnected")
       }
       const attempt = () => {
-        abandon = sendOnce({ ...request, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }, route, eventId, (result) => {
+        abandon = sendOnce({ ...request, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) }, route, eventId, (result, replyText) => {
           if (resendsLeft > 0 && retryable(result)) {
             resendsLeft--
             return attempt()
           }
-          done(result)
+          done(result, replyText)
         })
       }
       attempt()
@@ -216,7 +220,7 @@ export const makeBedsClient = (options: BedsClientOptions) =>
     }
 
     /** One publish of the envelope and its wait for a reply, under a correlationId of its own. */
-    const sendOnce = (request: RequestOptions, route: string, eventId: string, done: (result: Exit.Exit<Reply, ClientError>) => void): () => void => {
+    const sendOnce = (request: RequestOptions, route: string, eventId: string, done: Done): () => void => {
       const timeoutMs = request.timeoutMs ?? options.defaultTimeoutMs
       const reliable = (request.delivery ?? (route === "read" ? "fast" : "reliable")) === "reliable"
       const correlationId = randomUUID()
@@ -245,9 +249,9 @@ export const makeBedsClient = (options: BedsClientOptions) =>
         "messaging.message.id": eventId,
         "messaging.message.conversation_id": correlationId
       }, contextOfHeaders(request.traceparent === undefined ? undefined : { traceparent: request.traceparent }))
-      const finish = traced === undefined ? done : (result: Exit.Exit<Reply, ClientError>) => {
+      const finish: Done = traced === undefined ? done : (result, replyText) => {
         endSpan(traced.span, Exit.isSuccess(result) ? (result.value.status === "error" ? result.value.error.code : undefined) : "client_error")
-        done(result)
+        done(result, replyText)
       }
       const traceHeaders = traced !== undefined
         ? headersOfContext(traced.context)
@@ -303,7 +307,7 @@ export const makeBedsClient = (options: BedsClientOptions) =>
 
     const request = (options: RequestOptions) =>
       Effect.async<Reply, ClientError>((resume) => {
-        const abandon = send(options, resume)
+        const abandon = send(options, (result) => resume(result))
         return Effect.sync(abandon)
       })
 

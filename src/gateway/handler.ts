@@ -71,9 +71,9 @@ export const makeHandlers = (settings: GatewaySettings, client: BedsClient["Type
   const defect = (answer: AnswerOnce) => (error: unknown) =>
     answer(refusalAnswer(refuse("internal", `the gateway failed on this request: ${error instanceof Error ? error.message : String(error)}`)), "refused")
   /** A callback run later (a body's end, a reply): what it throws is answered too, never thrown into the event loop. */
-  const protect = <A>(answer: AnswerOnce, callback: (value: A) => void) => (value: A) => {
+  const protect = <Args extends Array<unknown>>(answer: AnswerOnce, callback: (...args: Args) => void) => (...args: Args) => {
     try {
-      callback(value)
+      callback(...args)
     } catch (error) {
       defect(answer)(error)
     }
@@ -81,7 +81,7 @@ export const makeHandlers = (settings: GatewaySettings, client: BedsClient["Type
   const guarded = (handle: (request: IncomingMessage, path: string, search: string, answer: AnswerOnce) => void): RouteHandler =>
   (request, path, search, respond) => {
     const answer = once(respond)
-    protect(answer, () => handle(request, path, search, answer))(undefined)
+    protect(answer, () => handle(request, path, search, answer))()
   }
 
   /** Who calls, then `next` (at once for an API key or a token verified before; after jose for a new JWT). */
@@ -109,10 +109,10 @@ export const makeHandlers = (settings: GatewaySettings, client: BedsClient["Type
     answer: AnswerOnce,
     okAnswer: (data: unknown) => { status: number; headers?: Record<string, string> }
   ) =>
-    client.send({ ...options, timeoutMs, deadline: Date.now() + timeoutMs }, protect(answer, (exit: Exit.Exit<Reply, ClientError>) => {
+    client.send({ ...options, timeoutMs, deadline: Date.now() + timeoutMs }, protect(answer, (exit: Exit.Exit<Reply, ClientError>, replyText?: string) => {
       if (Exit.isSuccess(exit)) {
         const reply = exit.value
-        return answer(replyAnswer(reply, reply.status === "ok" ? okAnswer(reply.data) : undefined), "published")
+        return answer(replyAnswer(reply, reply.status === "ok" ? okAnswer(reply.data) : undefined, replyText), "published")
       }
       const failure = Cause.failureOption(exit.cause)
       answer(

@@ -54,11 +54,17 @@ export interface Answer {
   readonly body: string
 }
 
-/** The answer to a reply (ok or error); `ok` gives the status of an ok reply and any headers it adds. */
-export const replyAnswer = (reply: Reply, ok: { readonly status: number; readonly headers?: Record<string, string> } = { status: 200 }): Answer =>
-  reply.status === "ok"
-    ? { status: ok.status, headers: ok.headers ?? {}, body: JSON.stringify(reply) }
-    : { status: httpStatus[reply.error.code], headers: headersFor(reply.error.code), body: JSON.stringify(reply) }
+/**
+ * The answer to a reply (ok or error); `ok` gives the status of an ok reply and any headers it
+ * adds. `text` is the reply as it arrived from the node (already decoded, so valid): the body then,
+ * rather than the reply encoded again (a list read's reply can be large).
+ */
+export const replyAnswer = (reply: Reply, ok: { readonly status: number; readonly headers?: Record<string, string> } = { status: 200 }, text?: string): Answer => {
+  const body = text ?? JSON.stringify(reply)
+  return reply.status === "ok"
+    ? { status: ok.status, headers: ok.headers ?? {}, body }
+    : { status: httpStatus[reply.error.code], headers: headersFor(reply.error.code), body }
+}
 
 export const refusalAnswer = (refusal: GatewayRefusal): Answer =>
   replyAnswer({

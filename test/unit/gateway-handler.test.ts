@@ -53,6 +53,18 @@ describe("the gateway's direct path", () => {
       expect(sent!.deadline).toBeGreaterThan(Date.now())
     }))
 
+  it.effect("the answer's body is the reply's text as the node sent it, not the reply encoded again", () =>
+    Effect.gen(function*() {
+      const text = JSON.stringify(ok, null, 2)
+      const handle = yield* handlersWith((_options, done) => {
+        done(Exit.succeed(ok), text)
+        return () => undefined
+      })
+      const answers = answersOf(handle)
+      expect(answers).toHaveLength(1)
+      expect(answers[0]!.body).toBe(text)
+    }))
+
   it.effect("a client that throws while sending: one 500 internal answer", () =>
     Effect.gen(function*() {
       const handle = yield* handlersWith(() => {
