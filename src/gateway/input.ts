@@ -11,7 +11,7 @@ import { GatewayRefusal } from "./status.js"
 
 const refuse = (code: GatewayRefusal["code"], message: string) => new GatewayRefusal({ code, message })
 
-export type Values = Either.Either<Record<string, unknown>, GatewayRefusal>
+type Values = Either.Either<Record<string, unknown>, GatewayRefusal>
 
 /**
  * The body, kept only while it is within `maxBytes`: a declared length over it is refused unread,

@@ -13,7 +13,7 @@ import { type Answer, GatewayRefusal, refusalAnswer } from "../gateway/status.js
 import { TICKETS_TEMPLATE } from "../protocol/routing.js"
 import { recordGatewayRequest } from "../telemetry/metrics.js"
 import { Tracing } from "../telemetry/tracing.js"
-import { makeRegistry } from "../templates/registry.js"
+import { type CompiledOperation, makeRegistry } from "../templates/registry.js"
 import type { Template } from "../templates/schema.js"
 import { healthResponses, type NodeHealth } from "./health.js"
 
@@ -40,7 +40,7 @@ const splitUrl = (url: string) => {
  * The gateway's HTTP server: @effect/platform's `HttpServer` on node:http (NodeHttpServer listens,
  * closes and runs the HttpApi app), with one narrow escape hatch: a request for a data route
  * (`answerDirectly` finds its handler) is handled on node:http's callback with no Effect fiber,
- * scope or platform request object, which cost more CPU than the rest of the gateway's work
+ * scope or platform request object, which cost as much CPU as the rest of the gateway's work
  * together (docs/gateway.md, How a request is served). Everything else goes to the HttpApi app.
  */
 const GatewayHttpServer = (listen: ListenOptions, answerDirectly: (request: IncomingMessage, response: ServerResponse) => boolean) =>
@@ -53,6 +53,7 @@ const GatewayHttpServer = (listen: ListenOptions, answerDirectly: (request: Inco
         address: listening.address,
         serve: (app, middleware) =>
           Effect.gen(function*() {
+            // makeHandler's overload with middleware types the app through it; HttpServer.make's serve gives it untyped.
             const platform = yield* (middleware === undefined ? NodeHttpServer.makeHandler(app) : NodeHttpServer.makeHandler(app, middleware as any))
             const onRequest = (request: IncomingMessage, response: ServerResponse) => {
               if (!answerDirectly(request, response)) platform(request, response)
@@ -92,12 +93,14 @@ export const GatewayLive = (config: BedsConfig, templates: ReadonlyArray<Templat
     )
     const handlers = makeHandlers(settings, client, yield* makeAuthenticator(settings))
 
-    // The data routes by method and path, for the direct path; the same handlers back the HttpApi's endpoints.
+    // Each operation's handler, made once: by method and path for the direct path, and behind the HttpApi's endpoints.
+    const handlerOf = new Map<CompiledOperation, RouteHandler>()
     const routes = new Map<string, RouteHandler>()
     let ticketPoll: RouteHandler | undefined
     for (const compiled of registry.all) {
       for (const operation of compiled.operations.values()) {
         const handle = handlers.operation(compiled, operation)
+        handlerOf.set(operation, handle)
         const path = operationPath(compiled.template.name, operation.op)
         routes.set(`POST ${path}`, handle)
         if (operation.kind === "read") routes.set(`GET ${path}`, handle)
@@ -128,12 +131,11 @@ export const GatewayLive = (config: BedsConfig, templates: ReadonlyArray<Templat
     const groups = registry.all.map((compiled) =>
       (HttpApiBuilder.group as any)(api, compiled.template.name, (group: any) => {
         for (const operation of compiled.operations.values()) {
-          const handle = viaHttpApi(handlers.operation(compiled, operation))
+          const handle = viaHttpApi(handlerOf.get(operation)!)
           group = group.handleRaw(operation.op, handle)
           if (operation.kind === "read") group = group.handleRaw(getEndpointName(operation.op), handle)
         }
-        const fetch = compiled.operations.get("fetch")
-        if (compiled.template.name === TICKETS_TEMPLATE && fetch !== undefined) group = group.handleRaw(TICKET_POLL, viaHttpApi(handlers.ticketPoll(fetch)))
+        if (compiled.template.name === TICKETS_TEMPLATE && ticketPoll !== undefined) group = group.handleRaw(TICKET_POLL, viaHttpApi(ticketPoll))
         return group
       }) as Layer.Layer<never>
     )

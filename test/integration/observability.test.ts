@@ -66,20 +66,34 @@ const poll = async <A>(attempt: () => Promise<A>, check: (a: A) => boolean, time
   }
 }
 
+/** A node on `scratch` with the notes template and its schema, stopped with the test; `env` adds to its environment. */
+const startScratchNode = async (scratch: Awaited<ReturnType<typeof scratchNode>>, template: string, env: Record<string, string> = {}) => {
+  await writeFile(path.join(scratch.root, "templates", "notes.toml"), template)
+  await applySchema(scratch.env)
+  const node = startNode([], { BEDS_CONFIG_DIR: scratch.configDir, ...env })
+  cleanups.push(async () => {
+    node.child.kill("SIGTERM")
+    await node.exited(10_000)
+  })
+  await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
+  return node
+}
+
+/**
+ * A node tracing every request to an OTLP receiver of the test's own, in batches flushed every
+ * 100 ms (the SDK's OTEL_BSP_SCHEDULE_DELAY); `extra` tables go in its config.
+ */
+const startTracedNode = async (nodeId: string, template: string, extra: Record<string, unknown> = {}) => {
+  const receiver = await startOtlpReceiver()
+  cleanups.push(receiver.close)
+  const scratch = await scratchNode(nodeId, { tracing: { enabled: true, endpoint: "http://127.0.0.1:1/unused", sample_ratio: 1 }, ...extra })
+  const node = await startScratchNode(scratch, template, { BEDS_TRACING__ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" })
+  return { receiver, scratch, node }
+}
+
 describe("observability", () => {
   it("one request, one trace across the client's and the node's processes: publish -> consume -> dispatch -> database call and audit event; the reply", async () => {
-    const receiver = await startOtlpReceiver()
-    cleanups.push(receiver.close)
-    const scratch = await scratchNode("trace1", { tracing: { enabled: true, endpoint: "http://127.0.0.1:1/unused", sample_ratio: 1 } })
-    await writeFile(path.join(scratch.root, "templates", "notes.toml"), `${notesTemplate}\n[capabilities]\naudit = true\n`)
-    await applySchema(scratch.env)
-    // The node exports to the receiver, in batches flushed every 100 ms (the SDK's OTEL_BSP_SCHEDULE_DELAY).
-    const node = startNode([], { BEDS_CONFIG_DIR: scratch.configDir, BEDS_TRACING__ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" })
-    cleanups.push(async () => {
-      node.child.kill("SIGTERM")
-      await node.exited(10_000)
-    })
-    await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
+    const { node, receiver, scratch } = await startTracedNode("trace1", `${notesTemplate}\n[capabilities]\naudit = true\n`)
 
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ "service.name": "beds-test-client" }),
@@ -147,22 +161,9 @@ describe("observability", () => {
   }, 90_000)
 
   it("a request through the HTTP gateway: the gateway's send span continues the caller's traceparent, and the node's spans follow under it", async () => {
-    const receiver = await startOtlpReceiver()
-    cleanups.push(receiver.close)
     const port = await freePort()
     const apiKey = randomBytes(18).toString("base64url")
-    const scratch = await scratchNode("tracegw", {
-      tracing: { enabled: true, endpoint: "http://127.0.0.1:1/unused", sample_ratio: 1 },
-      gateway: { enabled: true, port, api_keys: { tracer: { secret: apiKey } } }
-    })
-    await writeFile(path.join(scratch.root, "templates", "notes.toml"), notesTemplate)
-    await applySchema(scratch.env)
-    const node = startNode([], { BEDS_CONFIG_DIR: scratch.configDir, BEDS_TRACING__ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" })
-    cleanups.push(async () => {
-      node.child.kill("SIGTERM")
-      await node.exited(10_000)
-    })
-    await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
+    const { receiver } = await startTracedNode("tracegw", notesTemplate, { gateway: { enabled: true, port, api_keys: { tracer: { secret: apiKey } } } })
 
     const [traceId, callerSpan] = [randomBytes(16).toString("hex"), randomBytes(8).toString("hex")]
     const response = await fetch(`http://127.0.0.1:${port}/v1/notes/create`, {
@@ -183,14 +184,7 @@ describe("observability", () => {
   it("/metrics after known traffic: so many ok, so many of each error code, one dead letter, one broker restart (parsed as Prometheus text)", async () => {
     const port = await freePort()
     const scratch = await scratchNode("metrics1", { observability: { http_port: port, http_host: "127.0.0.1" }, brokers: { wBroker: { instances: 1, prefetch: 4 } } })
-    await writeFile(path.join(scratch.root, "templates", "notes.toml"), notesTemplate)
-    await applySchema(scratch.env)
-    const node = startNode([], { BEDS_CONFIG_DIR: scratch.configDir })
-    cleanups.push(async () => {
-      node.child.kill("SIGTERM")
-      await node.exited(10_000)
-    })
-    await node.waitForOutput(/node up; SIGINT or SIGTERM stops it/, 30_000)
+    await startScratchNode(scratch, notesTemplate)
     const client = await connectBedsClient({ vhost: scratch.vhost, username: "guest", password: "guest", clientId: "metricstest" })
     cleanups.push(() => client.close())
 
